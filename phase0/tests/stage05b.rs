@@ -1,0 +1,76 @@
+//! Stage 5-b end to end (no grader stage): a file sent by the client arrives byte for byte.
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use xtask::ports::{free_tcp_port, wait_bound, Proto};
+use xtask::process::Proc;
+
+#[test]
+fn the_file_arrives_identical_and_the_server_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = b"Hello!\nThis is a File Transfer System.\n";
+    fs::write(dir.path().join("t1.txt"), input).unwrap();
+    let port = free_tcp_port().unwrap();
+    let argv: Vec<String> = [
+        env!("CARGO_BIN_EXE_stage05b_file_server"),
+        "--port",
+        &port.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut server = Proc::spawn(&argv, dir.path(), &[], &dir.path().join("server.log")).unwrap();
+    wait_bound(&mut server, &[port], Proto::Tcp, Duration::from_secs(10)).unwrap();
+
+    let status = Command::new(env!("CARGO_BIN_EXE_stage05b_file_client"))
+        .args(["--server", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the client failed: {status}");
+
+    let exit = server
+        .wait_timeout(Duration::from_secs(5))
+        .expect("the server did not exit after one transfer");
+    assert_eq!(exit.code(), Some(0), "{}", server.log_tail(2000));
+    assert_eq!(fs::read(dir.path().join("t2.txt")).unwrap(), input);
+}
+
+#[test]
+fn a_file_larger_than_one_buffer_arrives_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    // Many lines, one of them longer than the 10 000-byte buffer.
+    let mut input = Vec::new();
+    for i in 0..2_000 {
+        input.extend_from_slice(format!("line {i}: {}\n", "x".repeat(i % 97)).as_bytes());
+    }
+    input.extend_from_slice(&[b'y'; 25_000]);
+    input.push(b'\n');
+    fs::write(dir.path().join("t1.txt"), &input).unwrap();
+    let port = free_tcp_port().unwrap();
+    let argv: Vec<String> = [
+        env!("CARGO_BIN_EXE_stage05b_file_server"),
+        "--port",
+        &port.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut server = Proc::spawn(&argv, dir.path(), &[], &dir.path().join("server.log")).unwrap();
+    wait_bound(&mut server, &[port], Proto::Tcp, Duration::from_secs(10)).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_stage05b_file_client"))
+        .args(["--server", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    server
+        .wait_timeout(Duration::from_secs(5))
+        .expect("the server did not exit");
+    assert!(
+        fs::read(dir.path().join("t2.txt")).unwrap() == input,
+        "t2.txt differs from t1.txt"
+    );
+}

@@ -1,0 +1,42 @@
+//! Stage 7: the core and the loop.
+//!
+//! Same behaviour as stage 6, but each epoll event now carries a token naming its node
+//! (`EventLookup::Token`), so dispatch is O(1) and a node destroyed earlier in the batch is
+//! simply not found.
+//!
+//! Experiment: a client that sends without ever reading (e.g. `cat big_file | nc -q -1 ...`
+//! with nc's output stopped) fills its socket buffer; the blocking `send` then waits forever
+//! and every other client freezes with it.
+
+use clap::Parser;
+use phase1::cli::{self, ConfigArg, PortsArg};
+use phase1::{EventLookup, Output, PortRole, Reply, SocketMode, StageProfile, Trigger};
+
+#[derive(Parser)]
+#[command(
+    about = "eXpServer stage 7: reversal with a core and an event loop (freezes on a non-reading client)"
+)]
+struct Args {
+    #[command(flatten)]
+    ports: PortsArg,
+    #[command(flatten)]
+    _config: ConfigArg,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let profile = StageProfile {
+        lookup: EventLookup::Token,
+        accepted: SocketMode::Blocking,
+        trigger: Trigger::Level,
+        output: Output::BlockingSend,
+        reply: Reply::Reverse,
+    };
+    let roles = [
+        PortRole::Reply,
+        PortRole::Reply,
+        PortRole::Reply,
+        PortRole::Reply,
+    ];
+    cli::serve(profile, args.ports.ports, roles)
+}

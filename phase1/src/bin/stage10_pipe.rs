@@ -1,0 +1,36 @@
+//! Stage 10: pipes.
+//!
+//! Each client's bytes go through a 1 MB pipe back to itself (echo replaces reversal). The
+//! server stops reading a client whose pipe is full, so memory stays bounded however much a
+//! client sends without reading.
+
+use clap::Parser;
+use phase1::cli::{self, ConfigArg, PortsArg};
+use phase1::{EventLookup, Output, PortRole, Reply, SocketMode, StageProfile, Trigger};
+
+#[derive(Parser)]
+#[command(about = "eXpServer stage 10: echo through bounded pipes")]
+struct Args {
+    #[command(flatten)]
+    ports: PortsArg,
+    #[command(flatten)]
+    _config: ConfigArg,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let profile = StageProfile {
+        lookup: EventLookup::Token,
+        accepted: SocketMode::NonBlocking,
+        trigger: Trigger::Edge,
+        output: Output::Pipe,
+        reply: Reply::Echo,
+    };
+    let roles = [
+        PortRole::Reply,
+        PortRole::Reply,
+        PortRole::Reply,
+        PortRole::Reply,
+    ];
+    cli::serve(profile, args.ports.ports, roles)
+}

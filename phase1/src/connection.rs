@@ -1,0 +1,418 @@
+//! Connections: one connected TCP socket, to a client or to an upstream.
+//!
+//! What a connection does with its bytes is the main thing that changes across stages 6-10,
+//! chosen by the core's [`StageProfile`](crate::StageProfile):
+//!
+//! - **Blocking send** (6-7): on EPOLLIN, `recv` one chunk, reply, and `send` until every byte
+//!   is written. Simple, and one client that does not read freezes everyone.
+//! - **Unbounded list** (8-9): replies wait in a [`BufferList`]; EPOLLOUT sends what the kernel
+//!   takes. Level-triggered (8), EPOLLOUT fires forever on an idle socket; edge-triggered (9),
+//!   readiness is remembered in `read_ready`/`write_ready` until `EAGAIN` and
+//!   [`handle_connections`] does the I/O. Either way the list grows without bound.
+//! - **Pipes** (10 on): the receiving side is a pipe *source*, the sending side a pipe *sink*.
+//!   Epoll events only set their `ready` flags; [`pipe::handle_pipes`] calls
+//!   [`on_source_ready`] / [`on_sink_ready`] when the pipe allows it.
+//!
+//! A connection closes on a socket error, or when both its ends are inactive (nothing more can
+//! come in or go out). When only its sending side is finished, it shuts the socket down for
+//! writing so the peer sees end-of-stream; when the peer finishes sending (`recv` returns 0),
+//! only the receiving side stops, and whatever is still owed to the peer is delivered first.
+//! (The C course closes outright on `recv() == 0`; that loses the reply to a client that
+//! half-closes, such as `printf 'hi\n' | nc -N host port`.)
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd};
+
+use nix::errno::Errno;
+use nix::sys::epoll::EpollFlags;
+use nix::sys::socket::{self, MsgFlags, SockaddrStorage};
+use socket2::Socket;
+
+use crate::buffer::BufferList;
+use crate::constants::{MAX_SEND_SLICES, READ_CHUNK_SIZE};
+use crate::core::{ConnectionId, Core, EventId, ListenerId};
+use crate::event_loop::Target;
+use crate::pipe::{self, End, Owner, Side};
+use crate::profile::{Output, Reply, Trigger};
+
+/// One connected socket and its state.
+pub struct Connection {
+    socket: Socket,
+    /// The listener that accepted it; `None` for an upstream connection.
+    pub(crate) listener: Option<ListenerId>,
+    /// The address of the other side.
+    pub(crate) peer: Option<SocketAddr>,
+    /// Receiving side: feeds a pipe (stage 10 on).
+    pub(crate) source: End,
+    /// Sending side: drains a pipe (stage 10 on).
+    pub(crate) sink: End,
+    /// Replies waiting to be sent (stages 8-9 only).
+    out: BufferList,
+    /// Stage 9: the socket may have bytes to read (set by EPOLLIN, cleared by `EAGAIN`).
+    read_ready: bool,
+    /// Stage 9: the socket may accept bytes (set by EPOLLOUT, cleared by `EAGAIN`).
+    write_ready: bool,
+    event: EventId,
+}
+
+impl Connection {
+    /// The listener that accepted this connection (`None` for an upstream).
+    pub fn listener(&self) -> Option<ListenerId> {
+        self.listener
+    }
+
+    /// The other side's address.
+    pub fn peer(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+}
+
+/// Wrap a connected socket (its blocking mode already set) and register it with epoll.
+pub fn create(
+    core: &mut Core,
+    socket: Socket,
+    listener: Option<ListenerId>,
+    peer: Option<SocketAddr>,
+) -> std::io::Result<ConnectionId> {
+    let profile = core.profile;
+    let mut flags = match profile.output {
+        Output::BlockingSend => EpollFlags::EPOLLIN,
+        Output::UnboundedList | Output::Pipe => EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT,
+    };
+    if profile.trigger == Trigger::Edge {
+        flags |= EpollFlags::EPOLLET;
+    }
+    let id = core.connections.insert(Connection {
+        socket,
+        listener,
+        peer,
+        source: End::default(),
+        sink: End::default(),
+        out: BufferList::new(),
+        read_ready: false,
+        write_ready: false,
+        event: EventId::default(),
+    });
+    let registered = {
+        let conn = &core.connections[id];
+        core.event_loop
+            .attach(conn.socket.as_fd(), flags, Target::Connection(id))
+    };
+    match registered {
+        Ok(event) => {
+            core.connections[id].event = event;
+            crate::debug!("created connection");
+            Ok(id)
+        }
+        Err(err) => {
+            core.connections.remove(id);
+            Err(err)
+        }
+    }
+}
+
+/// Close a connection: log why, detach its pipe ends (their peers are told by `handle_pipes`),
+/// leave epoll and close the socket.
+pub fn close(core: &mut Core, id: ConnectionId, peer_closed: bool) {
+    if !core.connections.contains_key(id) {
+        return;
+    }
+    if peer_closed {
+        crate::info!("peer closed connection");
+    } else {
+        crate::info!("closing connection");
+    }
+    destroy(core, id);
+}
+
+fn destroy(core: &mut Core, id: ConnectionId) {
+    pipe::detach(core, Owner::Connection(id), Side::Source);
+    pipe::detach(core, Owner::Connection(id), Side::Sink);
+    if let Some(conn) = core.connections.remove(id) {
+        core.detach(conn.event, &conn.socket);
+        crate::debug!("destroyed connection");
+    }
+}
+
+/// An epoll event for this connection.
+pub fn on_event(core: &mut Core, id: ConnectionId, flags: EpollFlags) {
+    let profile = core.profile;
+    let input = flags.contains(EpollFlags::EPOLLIN);
+    let hangup = flags.contains(EpollFlags::EPOLLHUP);
+    // An error, or a hang-up with nothing left to read, ends the connection. A hang-up that
+    // comes with EPOLLIN still has bytes to read first; `recv` will then return 0.
+    if flags.contains(EpollFlags::EPOLLERR) || (hangup && !input) {
+        crate::debug!("EVENT / close");
+        close(core, id, true);
+        return;
+    }
+    let output = flags.contains(EpollFlags::EPOLLOUT);
+    match (profile.output, profile.trigger) {
+        // Stages 6-8: do the I/O right here, as the event says.
+        (Output::BlockingSend, _) | (Output::UnboundedList, Trigger::Level) => {
+            if input || hangup {
+                crate::debug!("EVENT / read");
+                read_and_reply(core, id);
+            }
+            if output && core.connections.contains_key(id) {
+                send_queued(core, id);
+            }
+        }
+        // Stage 9: only remember; handle_connections does the I/O.
+        (Output::UnboundedList, Trigger::Edge) => {
+            if let Some(conn) = core.connections.get_mut(id) {
+                conn.read_ready |= input || hangup;
+                conn.write_ready |= output;
+            }
+        }
+        // Stage 10 on: only remember, on the pipe ends; handle_pipes does the I/O.
+        (Output::Pipe, _) => {
+            if let Some(conn) = core.connections.get_mut(id) {
+                conn.source.ready |= input || hangup;
+                conn.sink.ready |= output;
+            }
+        }
+    }
+}
+
+/// Stages 6-9: receive one chunk and reply to it, by blocking send (6-7) or by queueing it.
+/// Returns false once the connection is gone or has nothing more to read right now.
+fn read_and_reply(core: &mut Core, id: ConnectionId) -> bool {
+    let Some(conn) = core.connections.get(id) else {
+        return false;
+    };
+    let fd = conn.socket.as_raw_fd();
+    let received = socket::recv(
+        fd,
+        &mut core.read_buffer[..READ_CHUNK_SIZE],
+        MsgFlags::empty(),
+    );
+    let n = match received {
+        Ok(0) => {
+            close(core, id, true);
+            return false;
+        }
+        Ok(n) => n,
+        Err(Errno::EAGAIN) => {
+            if let Some(conn) = core.connections.get_mut(id) {
+                conn.read_ready = false;
+            }
+            return false;
+        }
+        Err(Errno::EINTR) => return true,
+        Err(err) => {
+            crate::error!("recv failed: {err}");
+            close(core, id, false);
+            return false;
+        }
+    };
+    let mut reply = core.read_buffer[..n].to_vec();
+    if core.profile.reply == Reply::Reverse {
+        phase0::reverse(&mut reply);
+    }
+    if core.profile.output == Output::BlockingSend {
+        // The course prints each message in stages 6-7 (and only there: it is a hot path).
+        crate::info!("client: {}", preview(&core.read_buffer[..n]));
+        if let Err(err) = send_all(fd, &reply) {
+            crate::error!("send failed: {err}");
+            close(core, id, false);
+            return false;
+        }
+    } else if let Some(conn) = core.connections.get_mut(id) {
+        conn.out.push(reply);
+    }
+    true
+}
+
+/// Stages 6-7: send every byte, waiting as long as the kernel makes us. This is the freeze:
+/// a peer that never reads blocks the whole server here. SIGINT still gets through (EINTR).
+fn send_all(fd: i32, mut bytes: &[u8]) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match socket::send(fd, bytes, MsgFlags::MSG_NOSIGNAL) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) if crate::shutdown::requested() => return Err(Errno::EINTR),
+            Err(Errno::EINTR) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Stages 8-9: send as much of the queued replies as the kernel takes now.
+fn send_queued(core: &mut Core, id: ConnectionId) {
+    let Some(conn) = core.connections.get(id) else {
+        return;
+    };
+    if conn.out.is_empty() {
+        // Level-triggered EPOLLOUT lands here on every loop iteration of an idle connection.
+        return;
+    }
+    match send_list(conn.socket.as_raw_fd(), &conn.out) {
+        Ok(n) => {
+            if let Some(conn) = core.connections.get_mut(id) {
+                conn.out.consume(n);
+            }
+        }
+        Err(Errno::EAGAIN) => {
+            if let Some(conn) = core.connections.get_mut(id) {
+                conn.write_ready = false;
+            }
+        }
+        Err(Errno::EINTR) => {}
+        Err(err) => {
+            crate::debug!("send failed: {err}");
+            close(core, id, true);
+        }
+    }
+}
+
+/// One vectored, non-signalling send of the front of `list`.
+fn send_list(fd: i32, list: &BufferList) -> Result<usize, Errno> {
+    let mut slices = [IoSlice::new(&[]); MAX_SEND_SLICES];
+    let count = list.io_slices(&mut slices);
+    socket::sendmsg::<SockaddrStorage>(fd, &slices[..count], &[], MsgFlags::MSG_NOSIGNAL, None)
+}
+
+/// Stage 9: give every connection one read and one write, from its remembered readiness.
+/// Returns true when some connection can still make progress (so epoll must not block).
+pub fn handle_connections(core: &mut Core) -> bool {
+    let mut ids = std::mem::take(&mut core.connection_scratch);
+    ids.clear();
+    ids.extend(core.connections.keys());
+    for &id in &ids {
+        if core.connections.get(id).is_some_and(|c| c.read_ready) {
+            read_and_reply(core, id);
+        }
+        if core
+            .connections
+            .get(id)
+            .is_some_and(|c| c.write_ready && !c.out.is_empty())
+        {
+            send_queued(core, id);
+        }
+    }
+    // A second pass, because a call above may change a connection already visited.
+    let busy = core
+        .connections
+        .values()
+        .any(|c| c.read_ready || (c.write_ready && !c.out.is_empty()));
+    core.connection_scratch = ids;
+    busy
+}
+
+/// Stage 10 on: the pipe has room and the socket may have bytes: receive one chunk, no more
+/// than the room left below the pipe's threshold.
+pub fn on_source_ready(core: &mut Core, id: ConnectionId) {
+    let Some(conn) = core.connections.get(id) else {
+        return;
+    };
+    let Some(pipe_id) = conn.source.pipe else {
+        return;
+    };
+    let room = core.pipes.get(pipe_id).map_or(0, |p| p.room());
+    let want = room.min(READ_CHUNK_SIZE);
+    if want == 0 {
+        return;
+    }
+    let fd = conn.socket.as_raw_fd();
+    match socket::recv(fd, &mut core.read_buffer[..want], MsgFlags::empty()) {
+        Ok(0) => {
+            // The peer will send nothing more. Stop receiving; keep sending what it is owed.
+            crate::debug!("peer finished sending");
+            pipe::detach(core, Owner::Connection(id), Side::Source);
+            let both_done = core.connections.get_mut(id).is_some_and(|c| {
+                c.source.active = false;
+                !c.sink.active
+            });
+            if both_done {
+                close(core, id, true);
+            }
+        }
+        Ok(n) => {
+            let bytes = core.read_buffer[..n].to_vec();
+            pipe::write(core, pipe_id, bytes);
+        }
+        Err(Errno::EAGAIN) => {
+            if let Some(conn) = core.connections.get_mut(id) {
+                conn.source.ready = false;
+            }
+        }
+        Err(Errno::EINTR) => {}
+        Err(err) => {
+            crate::debug!("recv failed: {err}");
+            close(core, id, true);
+        }
+    }
+}
+
+/// Stage 10 on: the pipe has bytes and the socket may take some: send as many as it takes,
+/// straight from the pipe's chunks.
+pub fn on_sink_ready(core: &mut Core, id: ConnectionId) {
+    let Some(conn) = core.connections.get(id) else {
+        return;
+    };
+    let Some(pipe_id) = conn.sink.pipe else {
+        return;
+    };
+    let Some(pipe) = core.pipes.get(pipe_id) else {
+        return;
+    };
+    match send_list(conn.socket.as_raw_fd(), pipe.buffer()) {
+        Ok(n) => {
+            if let Some(pipe) = core.pipes.get_mut(pipe_id) {
+                pipe.buffer_mut().consume(n);
+            }
+        }
+        Err(Errno::EAGAIN) => {
+            if let Some(conn) = core.connections.get_mut(id) {
+                conn.sink.ready = false;
+            }
+        }
+        Err(Errno::EINTR) => {}
+        Err(err) => {
+            // EPIPE or ECONNRESET: the peer is gone.
+            crate::debug!("send failed: {err}");
+            close(core, id, true);
+        }
+    }
+}
+
+/// Nobody takes what this connection receives any more.
+pub fn on_source_closed(core: &mut Core, id: ConnectionId) {
+    pipe::detach(core, Owner::Connection(id), Side::Source);
+    if core.connections.get(id).is_some_and(|c| !c.sink.active) {
+        close(core, id, false);
+    }
+}
+
+/// Nothing more will ever be sent on this connection: every byte has gone out.
+pub fn on_sink_closed(core: &mut Core, id: ConnectionId) {
+    pipe::detach(core, Owner::Connection(id), Side::Sink);
+    let Some(conn) = core.connections.get(id) else {
+        return;
+    };
+    if conn.source.active {
+        // Tell the peer we are done, and keep receiving until it is done too.
+        if let Err(err) = socket::shutdown(conn.socket.as_raw_fd(), socket::Shutdown::Write) {
+            crate::debug!("shutdown failed: {err}");
+        }
+    } else {
+        close(core, id, false);
+    }
+}
+
+/// At most 80 characters of a message, printable, for the stage 6-7 log line.
+fn preview(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text
+        .trim_end_matches('\n')
+        .chars()
+        .take(80)
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect();
+    if text.chars().count() > 81 {
+        out.push_str("...");
+    }
+    out
+}

@@ -1,0 +1,195 @@
+//! The core: everything one server thread owns, and the typed ids that name it.
+//!
+//! In C, `xps_core_t` holds lists of pointers (listeners, connections, pipes, sessions) whose
+//! slots are NULLed on destroy and compacted later, because an event or an iteration might still
+//! refer to them. Here each kind of node lives in a generational slot map and is named by a typed
+//! id (`ConnectionId`, `PipeId`, ...). Removing a node frees its slot at once; an id held
+//! elsewhere then fails to resolve instead of pointing at garbage or at a newer node in the same
+//! slot. The compiler also keeps a `PipeId` from being used where a `ConnectionId` is expected.
+//!
+//! Nodes never hold references to one another, only ids, and every operation takes
+//! `&mut Core`. That is the whole ownership story: no `Rc<RefCell<_>>`.
+
+use std::collections::BinaryHeap;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsFd;
+
+use nix::sys::epoll::EpollFlags;
+use slotmap::{new_key_type, SlotMap};
+
+use crate::connection::Connection;
+use crate::constants::READ_CHUNK_SIZE;
+use crate::event_loop::{self, EventLoop, Target};
+use crate::file::File;
+use crate::listener::{self, Listener, PortRole};
+use crate::pipe::{End, Owner, Pipe, Side};
+use crate::profile::StageProfile;
+use crate::session::{Deadline, Session};
+
+new_key_type! {
+    /// Names a listening socket.
+    pub struct ListenerId;
+    /// Names a client or upstream connection.
+    pub struct ConnectionId;
+    /// Names a pipe.
+    pub struct PipeId;
+    /// Names a file being streamed.
+    pub struct FileId;
+    /// Names a session.
+    pub struct SessionId;
+    /// Names an epoll registration (the token an epoll event carries).
+    pub struct EventId;
+}
+
+/// One server thread's world: its event loop and every node it runs.
+pub struct Core {
+    pub(crate) profile: StageProfile,
+    pub(crate) event_loop: EventLoop,
+    pub(crate) listeners: SlotMap<ListenerId, Listener>,
+    pub(crate) connections: SlotMap<ConnectionId, Connection>,
+    pub(crate) pipes: SlotMap<PipeId, Pipe>,
+    pub(crate) files: SlotMap<FileId, File>,
+    pub(crate) sessions: SlotMap<SessionId, Session>,
+    pub(crate) deadlines: BinaryHeap<Deadline>,
+    /// The one read buffer every `recv` and file read uses; only what was read is copied out,
+    /// so a 5-byte message costs 5 bytes, not 100 KB.
+    pub(crate) read_buffer: Vec<u8>,
+    pub(crate) pipe_scratch: Vec<PipeId>,
+    pub(crate) connection_scratch: Vec<ConnectionId>,
+}
+
+impl Core {
+    /// Create a core for `profile`: raise the open-file limit, install the SIGINT handler and
+    /// create the epoll instance. Fails if the profile's options cannot work together.
+    pub fn new(profile: StageProfile) -> std::io::Result<Core> {
+        if let Some(problem) = profile.problem() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                problem,
+            ));
+        }
+        raise_open_file_limit();
+        let wake = crate::shutdown::install()?;
+        let mut event_loop = EventLoop::new(profile.lookup)?;
+        event_loop.attach(wake, EpollFlags::EPOLLIN, Target::Shutdown)?;
+        crate::debug!("created core");
+        Ok(Core {
+            profile,
+            event_loop,
+            listeners: SlotMap::with_key(),
+            connections: SlotMap::with_key(),
+            pipes: SlotMap::with_key(),
+            files: SlotMap::with_key(),
+            sessions: SlotMap::with_key(),
+            deadlines: BinaryHeap::new(),
+            read_buffer: vec![0; READ_CHUNK_SIZE],
+            pipe_scratch: Vec::new(),
+            connection_scratch: Vec::new(),
+        })
+    }
+
+    /// The profile this core runs with.
+    pub fn profile(&self) -> StageProfile {
+        self.profile
+    }
+
+    /// Bind and listen on `addr` (SO_REUSEADDR, backlog 64, non-blocking), giving each
+    /// accepted client `role`. Logs "Server listening on port N".
+    pub fn listen(&mut self, addr: SocketAddr, role: PortRole) -> std::io::Result<ListenerId> {
+        listener::create(self, addr, role)
+    }
+
+    /// Use an already-bound listening socket (e.g. a clone shared by worker threads).
+    pub fn listen_socket(
+        &mut self,
+        socket: TcpListener,
+        role: PortRole,
+    ) -> std::io::Result<ListenerId> {
+        listener::adopt(self, socket, role)
+    }
+
+    /// The address a listener is bound to.
+    pub fn listener_addr(&self, id: ListenerId) -> Option<SocketAddr> {
+        self.listeners.get(id).map(|l| l.addr)
+    }
+
+    /// Run the event loop until SIGINT or SIGTERM, then return `Ok(())`.
+    pub fn run(&mut self) -> std::io::Result<()> {
+        event_loop::run(self)
+    }
+
+    /// Run one iteration of the event loop, waiting at most `limit` for events (`None`: as
+    /// long as nothing can happen). For tests and for embedding a core in another loop.
+    pub fn turn(&mut self, limit: Option<std::time::Duration>) {
+        event_loop::turn(self, limit);
+    }
+
+    /// Live node counts: (listeners, connections, pipes, files, sessions).
+    pub fn counts(&self) -> (usize, usize, usize, usize, usize) {
+        (
+            self.listeners.len(),
+            self.connections.len(),
+            self.pipes.len(),
+            self.files.len(),
+            self.sessions.len(),
+        )
+    }
+
+    /// The pipe end `owner` holds on `side`, if that node still exists and has such an end.
+    pub(crate) fn end_mut(&mut self, owner: Owner, side: Side) -> Option<&mut End> {
+        match (owner, side) {
+            (Owner::Connection(id), Side::Source) => {
+                self.connections.get_mut(id).map(|c| &mut c.source)
+            }
+            (Owner::Connection(id), Side::Sink) => {
+                self.connections.get_mut(id).map(|c| &mut c.sink)
+            }
+            (Owner::File(id), Side::Source) => self.files.get_mut(id).map(|f| &mut f.source),
+            (Owner::File(_), Side::Sink) => None,
+            (Owner::Session(id, role), side) => self
+                .sessions
+                .get_mut(id)
+                .and_then(|s| s.end_mut(role, side)),
+        }
+    }
+
+    /// A pipe, by id.
+    pub fn pipe(&self, id: PipeId) -> Option<&Pipe> {
+        self.pipes.get(id)
+    }
+
+    /// Remove a socket from this core's epoll instance.
+    pub(crate) fn detach(&mut self, id: EventId, fd: impl AsFd) {
+        self.event_loop.detach(id, fd.as_fd());
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Dropping the slot maps closes every socket and file; the log line mirrors the
+        // course's xps_core_destroy.
+        crate::debug!(
+            "destroying core: {} connections, {} listeners",
+            self.connections.len(),
+            self.listeners.len()
+        );
+    }
+}
+
+/// Raise the soft limit on open files to the hard limit, so the server can hold as many
+/// connections as the operator allows (the default soft limit, 1024, is a few hundred clients
+/// with upstreams). Failure is logged, not fatal.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                crate::warn!("could not raise the open-file limit from {soft}: {err}");
+            } else {
+                crate::debug!("open-file limit raised from {soft} to {hard}");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => crate::warn!("getrlimit failed: {err}"),
+    }
+}

@@ -1,0 +1,42 @@
+//! The eXpServer core (phase 1 of the course): a single-threaded, epoll-driven server built from
+//! small nodes joined by pipes.
+//!
+//! | module | course module | what it is |
+//! |---|---|---|
+//! | [`listener`] | `xps_listener` | a listening socket and the role of its port |
+//! | [`connection`] | `xps_connection` | one connected socket (client or upstream) |
+//! | [`core`] | `xps_core` | everything one server thread owns, named by typed ids |
+//! | [`event_loop`] | `xps_loop` | epoll, its registrations, and the loop itself |
+//! | [`pipe`] | `xps_pipe` | bounded one-way queues with source/sink ends |
+//! | [`upstream`] | `xps_upstream` | non-blocking outgoing connections |
+//! | [`file`] | `xps_file` | a file streamed into a pipe, and the public-directory guard |
+//! | [`session`] | `xps_session` | the node between a client and what serves it: **the extension point** |
+//! | [`buffer`] | `xps_buffer` | a list of byte chunks with an exact length |
+//! | [`logger`] | `xps_logger` | the course's log format over the `log` crate |
+//! | [`mime`] | `xps_mime` | file extension to MIME type |
+//! | [`profile`] | — | what differs between stages 6-13, as named options |
+//! | [`constants`] | `xps.h` | the course's numbers |
+//! | [`cli`] | — | the command line shared by the stage binaries |
+//!
+//! Phase 2 extends this crate through [`SessionHandler`]; see `EXTENDING.md`.
+
+pub mod buffer;
+pub mod cli;
+pub mod connection;
+pub mod constants;
+pub mod core;
+pub mod event_loop;
+pub mod file;
+pub mod listener;
+pub mod logger;
+pub mod mime;
+pub mod pipe;
+pub mod profile;
+pub mod session;
+mod shutdown;
+pub mod upstream;
+
+pub use crate::core::{ConnectionId, Core, EventId, FileId, ListenerId, PipeId, SessionId};
+pub use crate::listener::PortRole;
+pub use crate::profile::{EventLookup, Output, Reply, SocketMode, StageProfile, Trigger};
+pub use crate::session::{ClientInfo, SessionCtx, SessionError, SessionFactory, SessionHandler};

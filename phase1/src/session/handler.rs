@@ -1,0 +1,283 @@
+//! The extension point: what a session does with its client.
+//!
+//! See the [module docs](super) for the picture and an example.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use super::{Input, Session};
+use crate::constants::PIPE_THRESHOLD;
+use crate::core::{Core, SessionId};
+use crate::pipe::{self, Owner, Role};
+use crate::{file, upstream};
+
+/// Who the client is and where it came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The address the accepting listener is bound to, e.g. `0.0.0.0:8001`.
+    pub listener: SocketAddr,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
+impl ClientInfo {
+    /// The client's IP, with an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) given as IPv4.
+    pub fn peer_ip(&self) -> IpAddr {
+        match self.peer.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            ip => ip,
+        }
+    }
+
+    /// The listener's port.
+    pub fn listener_port(&self) -> u16 {
+        self.listener.port()
+    }
+}
+
+/// What a session does with its client. One value per client, made by the listener's
+/// [`SessionFactory`]; the core calls it with a [`SessionCtx`] through which it acts.
+pub trait SessionHandler {
+    /// Called once, right after the client is accepted.
+    fn on_start(&mut self, _ctx: &mut SessionCtx<'_>) {}
+
+    /// `data` is every client byte received and not yet consumed. Return how many bytes from
+    /// the front were consumed; the rest stays buffered in the client pipe. If you consumed
+    /// some, you are called again right away with the rest; if none, only once more bytes
+    /// arrive. Unconsumed bytes fill the pipe, and at 1 MB the client is no longer read.
+    fn on_client_data(&mut self, ctx: &mut SessionCtx<'_>, data: &[u8]) -> usize;
+
+    /// The client will send nothing more; `unconsumed` is what was left. Default: close.
+    fn on_client_eof(&mut self, ctx: &mut SessionCtx<'_>, _unconsumed: &[u8]) {
+        ctx.close();
+    }
+
+    /// The upstream opened by [`SessionCtx::proxy`] closed or failed before sending a byte.
+    /// Default: close (nothing is sent).
+    fn on_upstream_failed(&mut self, ctx: &mut SessionCtx<'_>) {
+        ctx.close();
+    }
+
+    /// The upstream closed after sending; all its bytes are queued for the client.
+    /// Default: close once they are delivered.
+    fn on_upstream_done(&mut self, ctx: &mut SessionCtx<'_>) {
+        ctx.close();
+    }
+
+    /// The file given to [`SessionCtx::send_file`] has been read to its end. Default: close
+    /// once it is delivered.
+    fn on_file_done(&mut self, ctx: &mut SessionCtx<'_>) {
+        ctx.close();
+    }
+
+    /// The deadline set with [`SessionCtx::set_deadline`] passed. Default: abort.
+    fn on_deadline(&mut self, ctx: &mut SessionCtx<'_>) {
+        ctx.abort();
+    }
+}
+
+/// Makes one handler per accepted client. Closures `FnMut(&ClientInfo) -> Box<dyn
+/// SessionHandler>` are factories.
+pub trait SessionFactory {
+    /// A handler for a newly accepted client.
+    fn create(&mut self, client: &ClientInfo) -> Box<dyn SessionHandler>;
+}
+
+impl<F> SessionFactory for F
+where
+    F: FnMut(&ClientInfo) -> Box<dyn SessionHandler>,
+{
+    fn create(&mut self, client: &ClientInfo) -> Box<dyn SessionHandler> {
+        self(client)
+    }
+}
+
+/// Why a session request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    /// A file or upstream is already in progress.
+    Busy,
+    /// The session is closing.
+    Closing,
+    /// The session no longer exists.
+    Gone,
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SessionError::Busy => "a file or upstream is already in progress",
+            SessionError::Closing => "the session is closing",
+            SessionError::Gone => "the session is gone",
+        })
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// What a handler can do, during one call.
+pub struct SessionCtx<'a> {
+    pub(super) core: &'a mut Core,
+    pub(super) id: SessionId,
+    pub(super) info: ClientInfo,
+}
+
+impl SessionCtx<'_> {
+    fn session(&mut self) -> Option<&mut Session> {
+        self.core.sessions.get_mut(self.id)
+    }
+
+    /// This session's id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The listener's and the client's addresses.
+    pub fn client(&self) -> &ClientInfo {
+        &self.info
+    }
+
+    /// Bytes that have left the session towards the client so far.
+    pub fn bytes_to_client(&self) -> u64 {
+        self.core
+            .sessions
+            .get(self.id)
+            .map_or(0, |s| s.bytes_to_client)
+    }
+
+    /// True while bytes are relayed to and from an upstream.
+    pub fn is_proxying(&self) -> bool {
+        self.core
+            .sessions
+            .get(self.id)
+            .is_some_and(|s| s.upstream.is_some())
+    }
+
+    /// Queue bytes for the client, after everything queued before. Meant for a response head
+    /// or a small body: it is queued even above the pipe threshold.
+    pub fn send(&mut self, bytes: impl Into<Vec<u8>>) {
+        let bytes = bytes.into();
+        let Some(session) = self.session() else {
+            return;
+        };
+        let Some(pipe_id) = session.client_source.pipe else {
+            return;
+        };
+        session.bytes_to_client += bytes.len() as u64;
+        pipe::write(self.core, pipe_id, bytes);
+    }
+
+    /// Stream `file` to the client after everything queued so far, through a bounded pipe.
+    /// [`SessionHandler::on_file_done`] is called once it has all been read.
+    pub fn send_file(&mut self, opened: std::fs::File) -> Result<(), SessionError> {
+        let id = self.id;
+        let session = self.session().ok_or(SessionError::Gone)?;
+        if session.closing {
+            return Err(SessionError::Closing);
+        }
+        if session.file.is_some() || session.file_sink.pipe.is_some() {
+            return Err(SessionError::Busy);
+        }
+        let file = file::create(self.core, opened);
+        let sink = Owner::Session(id, Role::File);
+        if pipe::create(self.core, Owner::File(file), sink, PIPE_THRESHOLD).is_none() {
+            file::destroy(self.core, file);
+            return Err(SessionError::Gone);
+        }
+        if let Some(session) = self.session() {
+            session.file = Some(file);
+            session.file_sink.ready = true;
+        }
+        Ok(())
+    }
+
+    /// Connect to `upstream` (`host:port`, resolved like the course's `getaddrinfo`, IPv4
+    /// preferred) without blocking, queue `first` for it, then relay: every further client
+    /// byte (including any left unconsumed by this call) raw to the upstream, every upstream
+    /// byte raw to the client. [`SessionHandler::on_client_data`] is no longer called.
+    /// An error means the name did not resolve or the connect failed at once.
+    pub fn proxy(&mut self, upstream: &str, first: impl Into<Vec<u8>>) -> std::io::Result<()> {
+        let id = self.id;
+        let refuse = |e: SessionError| std::io::Error::other(e);
+        let session = self.session().ok_or_else(|| refuse(SessionError::Gone))?;
+        if session.closing {
+            return Err(refuse(SessionError::Closing));
+        }
+        if session.upstream.is_some()
+            || session.upstream_source.pipe.is_some()
+            || session.upstream_sink.pipe.is_some()
+        {
+            return Err(refuse(SessionError::Busy));
+        }
+        let up = upstream::connect(self.core, upstream)?;
+        let (ours, theirs) = (Owner::Session(id, Role::Upstream), Owner::Connection(up));
+        let to_upstream = pipe::create(self.core, ours, theirs, PIPE_THRESHOLD);
+        let from_upstream = pipe::create(self.core, theirs, ours, PIPE_THRESHOLD);
+        let (Some(to_upstream), Some(_)) = (to_upstream, from_upstream) else {
+            crate::connection::close(self.core, up, false);
+            return Err(refuse(SessionError::Gone));
+        };
+        pipe::write(self.core, to_upstream, first.into());
+        let Some(session) = self.session() else {
+            return Err(refuse(SessionError::Gone));
+        };
+        session.upstream = Some(up);
+        session.upstream_bytes = 0;
+        session.input = Input::Relay;
+        session.client_sink.ready = true;
+        session.upstream_sink.ready = true;
+        session.upstream_source.ready = false;
+        let client_pipe = session.client_sink.pipe;
+        if let Some(pipe) = client_pipe.and_then(|p| self.core.pipes.get_mut(p)) {
+            pipe.set_sink_wants(1);
+        }
+        Ok(())
+    }
+
+    /// Stop reading the client and close it once everything queued, and the file being
+    /// streamed if any, has been delivered. Drops a running upstream relay.
+    pub fn close(&mut self) {
+        let id = self.id;
+        let Some(session) = self.session() else {
+            return;
+        };
+        session.closing = true;
+        session.input = Input::Ignore;
+        session.client_sink.ready = true;
+        if session.upstream.take().is_some() {
+            pipe::detach(
+                self.core,
+                Owner::Session(id, Role::Upstream),
+                pipe::Side::Source,
+            );
+            pipe::detach(
+                self.core,
+                Owner::Session(id, Role::Upstream),
+                pipe::Side::Sink,
+            );
+        }
+    }
+
+    /// Close the client now, dropping whatever is still queued for it.
+    pub fn abort(&mut self) {
+        if let Some(session) = self.session() {
+            session.closing = true;
+            session.aborting = true;
+        }
+    }
+
+    /// Arm (`Some`) or clear (`None`) this session's timer.
+    /// [`SessionHandler::on_deadline`] runs once when it passes.
+    pub fn set_deadline(&mut self, at: Option<Instant>) {
+        let id = self.id;
+        let Some(session) = self.session() else {
+            return;
+        };
+        session.deadline = at;
+        if let Some(at) = at {
+            self.core
+                .deadlines
+                .push(super::Deadline { at, session: id });
+        }
+    }
+}

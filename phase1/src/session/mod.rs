@@ -1,0 +1,474 @@
+//! Sessions: the node between a client and whatever serves it.
+//!
+//! Up to stage 12 the listener joins a client straight to its peer: to itself (echo), to an
+//! upstream, to a file. Stage 13 puts a **session** in the middle of every client, and from then
+//! on everything the server does with a client is the session's business:
+//!
+//! ```text
+//!                client_sink          upstream_source
+//!   client ──pipe──▶ ┌─────────┐ ──pipe──▶ upstream
+//!          ◀──pipe── │ session │ ◀──pipe──
+//!                client_source  ▲     upstream_sink
+//!                               └──pipe── file   (file_sink)
+//! ```
+//!
+//! Each of the five ends is named after the peer it faces, as in the course. The session
+//! *moves* whole chunks between pipes (no copies), and its ready flags form the course's little
+//! state machine: when the pipe towards the client is full, the ends that feed it stop being
+//! ready and `client_source` becomes ready, to be called back once the client has drained some.
+//!
+//! # The extension point
+//!
+//! What the session does is decided by a [`SessionHandler`], one per client, made by the
+//! listener's [`SessionFactory`]. The handler sees the client's bytes
+//! ([`SessionHandler::on_client_data`], returning how many it consumed) and acts through a
+//! [`SessionCtx`]: [`send`](SessionCtx::send) a few bytes, [`send_file`](SessionCtx::send_file)
+//! an open file, [`proxy`](SessionCtx::proxy) to an upstream, [`close`](SessionCtx::close)
+//! after flushing, [`abort`](SessionCtx::abort), [`set_deadline`](SessionCtx::set_deadline).
+//! Stage 13's own handlers are in [`builtin`]; phase 2's HTTP session is another handler.
+//!
+//! ```no_run
+//! use phase1::{ClientInfo, Core, PortRole, SessionCtx, SessionHandler, StageProfile};
+//!
+//! /// Answers the first request head with a fixed response, then closes.
+//! struct Hello;
+//!
+//! impl SessionHandler for Hello {
+//!     fn on_client_data(&mut self, ctx: &mut SessionCtx<'_>, data: &[u8]) -> usize {
+//!         let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") else {
+//!             return 0; // incomplete: keep the bytes, call again when more arrive
+//!         };
+//!         ctx.send("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhi\n");
+//!         ctx.close(); // after the response has been flushed
+//!         end + 4
+//!     }
+//! }
+//!
+//! let mut core = Core::new(StageProfile::PIPES)?;
+//! core.listen(
+//!     "0.0.0.0:8001".parse().unwrap(),
+//!     PortRole::session(|_: &ClientInfo| Box::new(Hello) as Box<dyn SessionHandler>),
+//! )?;
+//! core.run()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # When a session ends
+//!
+//! A session is destroyed when it is closing and nothing more will be queued (no file left to
+//! read), or at once when the client can no longer receive. It never destroys the client, the
+//! upstream or the file itself: it detaches its ends, and each of them learns through the pipe
+//! close rules, the client only after every queued byte has been sent.
+
+pub mod builtin;
+mod handler;
+
+use std::cmp::Ordering;
+use std::time::Instant;
+
+pub use handler::{ClientInfo, SessionCtx, SessionError, SessionFactory, SessionHandler};
+
+use crate::connection;
+use crate::constants::PIPE_THRESHOLD;
+use crate::core::{ConnectionId, Core, FileId, PipeId, SessionId};
+use crate::pipe::{self, End, Owner, Role, Side};
+
+/// Where the client's bytes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Input {
+    /// To the handler's `on_client_data`.
+    Handler,
+    /// Raw to the upstream.
+    Relay,
+    /// Nowhere: read and dropped (closing, or the upstream is gone).
+    Ignore,
+}
+
+/// One client's session.
+pub struct Session {
+    pub(crate) client: ConnectionId,
+    info: ClientInfo,
+    handler: Option<Box<dyn SessionHandler>>,
+    pub(crate) input: Input,
+    pub(crate) upstream: Option<ConnectionId>,
+    /// Bytes received from the current upstream: zero when it closes means it failed.
+    pub(crate) upstream_bytes: u64,
+    pub(crate) file: Option<FileId>,
+    pub(crate) closing: bool,
+    pub(crate) aborting: bool,
+    pub(crate) bytes_to_client: u64,
+    pub(crate) deadline: Option<Instant>,
+    /// Writes to the client.
+    pub(crate) client_source: End,
+    /// Reads from the client.
+    pub(crate) client_sink: End,
+    /// Writes to the upstream.
+    pub(crate) upstream_source: End,
+    /// Reads from the upstream.
+    pub(crate) upstream_sink: End,
+    /// Reads from the file.
+    pub(crate) file_sink: End,
+}
+
+impl Session {
+    pub(crate) fn end_mut(&mut self, role: Role, side: Side) -> Option<&mut End> {
+        match (role, side) {
+            (Role::Client, Side::Source) => Some(&mut self.client_source),
+            (Role::Client, Side::Sink) => Some(&mut self.client_sink),
+            (Role::Upstream, Side::Source) => Some(&mut self.upstream_source),
+            (Role::Upstream, Side::Sink) => Some(&mut self.upstream_sink),
+            (Role::File, Side::Sink) => Some(&mut self.file_sink),
+            (Role::File, Side::Source) => None,
+        }
+    }
+
+    /// Who the client is.
+    pub fn client_info(&self) -> &ClientInfo {
+        &self.info
+    }
+}
+
+/// A session timer, ordered so that `BinaryHeap` pops the earliest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) session: SessionId,
+}
+
+impl Ord for Deadline {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .at
+            .cmp(&self.at)
+            .then_with(|| other.session.cmp(&self.session))
+    }
+}
+
+impl PartialOrd for Deadline {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Put a session between `client` and whatever `handler` decides. Both client pipes are
+/// created here; then the handler's `on_start` runs.
+pub fn create(
+    core: &mut Core,
+    client: ConnectionId,
+    info: ClientInfo,
+    handler: Box<dyn SessionHandler>,
+) -> Option<SessionId> {
+    let ready = End {
+        ready: true,
+        ..End::default()
+    };
+    let id = core.sessions.insert(Session {
+        client,
+        info,
+        handler: Some(handler),
+        input: Input::Handler,
+        upstream: None,
+        upstream_bytes: 0,
+        file: None,
+        closing: false,
+        aborting: false,
+        bytes_to_client: 0,
+        deadline: None,
+        client_source: End::default(),
+        client_sink: ready,
+        upstream_source: End::default(),
+        upstream_sink: ready,
+        file_sink: ready,
+    });
+    let (ours, theirs) = (Owner::Session(id, Role::Client), Owner::Connection(client));
+    let from_client = pipe::create(core, theirs, ours, PIPE_THRESHOLD);
+    let to_client = pipe::create(core, ours, theirs, PIPE_THRESHOLD);
+    if from_client.is_none() || to_client.is_none() {
+        crate::error!("could not connect the session to its client");
+        destroy(core, id);
+        connection::close(core, client, false);
+        return None;
+    }
+    crate::debug!("created session");
+    with_handler(core, id, |handler, ctx| handler.on_start(ctx));
+    Some(id)
+}
+
+/// Detach all five ends and forget the session. The client, upstream and file find out
+/// through their pipes.
+fn destroy(core: &mut Core, id: SessionId) {
+    for role in [Role::Client, Role::Upstream, Role::File] {
+        for side in [Side::Source, Side::Sink] {
+            pipe::detach(core, Owner::Session(id, role), side);
+        }
+    }
+    if core.sessions.remove(id).is_some() {
+        crate::debug!("destroyed session");
+    }
+}
+
+/// Call the handler with a context. The handler is taken out of the session for the call (so
+/// the context may borrow the whole core), put back afterwards, and then whatever the handler
+/// asked for (close, abort) is carried out.
+fn with_handler(
+    core: &mut Core,
+    id: SessionId,
+    call: impl FnOnce(&mut dyn SessionHandler, &mut SessionCtx<'_>),
+) {
+    let Some(session) = core.sessions.get_mut(id) else {
+        return;
+    };
+    let Some(mut handler) = session.handler.take() else {
+        return;
+    };
+    let info = session.info;
+    call(handler.as_mut(), &mut SessionCtx { core, id, info });
+    if let Some(session) = core.sessions.get_mut(id) {
+        session.handler = Some(handler);
+    }
+    settle(core, id);
+}
+
+/// Carry out an abort, or finish a close once nothing more will be queued for the client.
+fn settle(core: &mut Core, id: SessionId) {
+    let Some(session) = core.sessions.get(id) else {
+        return;
+    };
+    if session.aborting {
+        let client = session.client;
+        destroy(core, id);
+        connection::close(core, client, false);
+    } else if session.closing && session.file.is_none() {
+        destroy(core, id);
+    }
+}
+
+fn pipe_of(core: &Core, id: SessionId, pick: fn(&Session) -> &End) -> Option<PipeId> {
+    core.sessions.get(id).and_then(|s| pick(s).pipe)
+}
+
+/// A session sink's pipe has bytes and the session can take them.
+pub(crate) fn on_sink_ready(core: &mut Core, id: SessionId, role: Role) {
+    match role {
+        Role::Client => client_input(core, id),
+        Role::Upstream => toward_client(core, id, Role::Upstream),
+        Role::File => toward_client(core, id, Role::File),
+    }
+}
+
+/// A session source's pipe has room again: let the ends that feed it run.
+pub(crate) fn on_source_ready(core: &mut Core, id: SessionId, role: Role) {
+    let Some(session) = core.sessions.get_mut(id) else {
+        return;
+    };
+    match role {
+        Role::Client => {
+            session.client_source.ready = false;
+            session.upstream_sink.ready = true;
+            session.file_sink.ready = true;
+        }
+        Role::Upstream => {
+            session.upstream_source.ready = false;
+            session.client_sink.ready = true;
+        }
+        Role::File => {}
+    }
+}
+
+/// Client bytes: to the handler, to the upstream, or nowhere.
+fn client_input(core: &mut Core, id: SessionId) {
+    let Some(session) = core.sessions.get(id) else {
+        return;
+    };
+    let input = session.input;
+    let Some(from) = session.client_sink.pipe else {
+        return;
+    };
+    match input {
+        Input::Handler => {
+            let Some(pipe) = core.pipes.get_mut(from) else {
+                return;
+            };
+            let mut held = pipe.take_buffer();
+            let len = held.len();
+            let mut consumed = 0;
+            with_handler(core, id, |handler, ctx| {
+                consumed = handler.on_client_data(ctx, held.make_contiguous()).min(len);
+            });
+            held.consume(consumed);
+            let left = held.len();
+            let still_handler = core
+                .sessions
+                .get(id)
+                .is_some_and(|s| s.input == Input::Handler);
+            if let Some(pipe) = core.pipes.get_mut(from) {
+                pipe.restore_buffer(held);
+                // Consumed nothing: wait for new bytes rather than being asked again.
+                let wants = if still_handler && consumed == 0 {
+                    left + 1
+                } else {
+                    1
+                };
+                pipe.set_sink_wants(wants);
+            }
+        }
+        Input::Relay => {
+            let Some(to) = pipe_of(core, id, |s| &s.upstream_source) else {
+                return;
+            };
+            let (_, full) = pipe::transfer(core, from, to);
+            if full {
+                if let Some(session) = core.sessions.get_mut(id) {
+                    session.client_sink.ready = false;
+                    session.upstream_source.ready = true;
+                }
+            }
+        }
+        Input::Ignore => {
+            if let Some(pipe) = core.pipes.get_mut(from) {
+                pipe.buffer_mut().clear();
+            }
+        }
+    }
+}
+
+/// Upstream or file bytes: move them to the client pipe while it has room.
+fn toward_client(core: &mut Core, id: SessionId, role: Role) {
+    let pick: fn(&Session) -> &End = match role {
+        Role::Upstream => |s| &s.upstream_sink,
+        _ => |s| &s.file_sink,
+    };
+    let (Some(from), Some(to)) = (
+        pipe_of(core, id, pick),
+        pipe_of(core, id, |s| &s.client_source),
+    ) else {
+        return;
+    };
+    let (moved, full) = pipe::transfer(core, from, to);
+    let Some(session) = core.sessions.get_mut(id) else {
+        return;
+    };
+    session.bytes_to_client += moved as u64;
+    if role == Role::Upstream {
+        session.upstream_bytes += moved as u64;
+    }
+    if full {
+        if let Some(end) = session.end_mut(role, Side::Sink) {
+            end.ready = false;
+        }
+        session.client_source.ready = true;
+    }
+}
+
+/// A pipe this session writes into lost its sink.
+pub(crate) fn on_source_closed(core: &mut Core, id: SessionId, role: Role) {
+    match role {
+        Role::Client => {
+            // The client connection is gone: nothing can reach it any more.
+            crate::debug!("client gone; ending session");
+            destroy(core, id);
+        }
+        Role::Upstream => {
+            pipe::detach(core, Owner::Session(id, Role::Upstream), Side::Source);
+            if let Some(session) = core.sessions.get_mut(id) {
+                if session.input == Input::Relay {
+                    session.input = Input::Ignore;
+                    session.client_sink.ready = true;
+                }
+            }
+        }
+        Role::File => {}
+    }
+}
+
+/// A pipe this session reads from lost its source and has been drained.
+pub(crate) fn on_sink_closed(core: &mut Core, id: SessionId, role: Role) {
+    let Some(session) = core.sessions.get(id) else {
+        return;
+    };
+    match role {
+        Role::Client => {
+            let input = session.input;
+            let from = session.client_sink.pipe;
+            match input {
+                Input::Handler => {
+                    let mut held = from
+                        .and_then(|p| core.pipes.get_mut(p))
+                        .map(|p| p.take_buffer())
+                        .unwrap_or_default();
+                    with_handler(core, id, |handler, ctx| {
+                        handler.on_client_eof(ctx, held.make_contiguous());
+                    });
+                }
+                // Pass the end of the request on: the upstream sees EOF after the last byte.
+                Input::Relay => {
+                    pipe::detach(core, Owner::Session(id, Role::Upstream), Side::Source)
+                }
+                Input::Ignore => {}
+            }
+            pipe::detach(core, Owner::Session(id, Role::Client), Side::Sink);
+        }
+        Role::Upstream => {
+            let failed = session.upstream_bytes == 0;
+            pipe::detach(core, Owner::Session(id, Role::Upstream), Side::Source);
+            pipe::detach(core, Owner::Session(id, Role::Upstream), Side::Sink);
+            if let Some(session) = core.sessions.get_mut(id) {
+                session.upstream = None;
+                if session.input == Input::Relay {
+                    session.input = Input::Ignore;
+                    session.client_sink.ready = true;
+                }
+            }
+            if failed {
+                crate::debug!("upstream closed without a byte");
+                with_handler(core, id, |handler, ctx| handler.on_upstream_failed(ctx));
+            } else {
+                with_handler(core, id, |handler, ctx| handler.on_upstream_done(ctx));
+            }
+        }
+        Role::File => {
+            pipe::detach(core, Owner::Session(id, Role::File), Side::Sink);
+            let closing = core.sessions.get_mut(id).is_some_and(|s| {
+                s.file = None;
+                s.closing
+            });
+            if closing {
+                settle(core, id);
+            } else {
+                with_handler(core, id, |handler, ctx| handler.on_file_done(ctx));
+            }
+        }
+    }
+}
+
+/// The earliest live session deadline, dropping timers that were cleared or re-armed.
+pub(crate) fn next_deadline(core: &mut Core) -> Option<Instant> {
+    while let Some(top) = core.deadlines.peek().copied() {
+        let live = core
+            .sessions
+            .get(top.session)
+            .is_some_and(|s| s.deadline == Some(top.at));
+        if live {
+            return Some(top.at);
+        }
+        core.deadlines.pop();
+    }
+    None
+}
+
+/// Run `on_deadline` for every session whose deadline has passed.
+pub(crate) fn fire_deadlines(core: &mut Core) {
+    let now = Instant::now();
+    while let Some(at) = next_deadline(core) {
+        if at > now {
+            return;
+        }
+        let Some(top) = core.deadlines.pop() else {
+            return;
+        };
+        if let Some(session) = core.sessions.get_mut(top.session) {
+            session.deadline = None;
+        }
+        with_handler(core, top.session, |handler, ctx| handler.on_deadline(ctx));
+    }
+}

@@ -1,0 +1,75 @@
+//! Clean shutdown on SIGINT (and SIGTERM).
+//!
+//! A signal handler may do almost nothing safely, so ours does two async-signal-safe things:
+//! it sets an atomic flag and writes one byte to a pipe (the "self-pipe trick"). The read end
+//! of that pipe is registered in every core's epoll set, so a sleeping `epoll_wait` wakes up,
+//! and the loop sees the flag and returns; `main` then drops the core (closing every socket)
+//! and exits 0.
+//!
+//! Why not `signalfd`? It needs SIGINT blocked, and a blocked signal cannot interrupt a
+//! blocking `send`: Ctrl-C would do nothing while stage 7 is frozen on a client that never
+//! reads, which is exactly when a student presses it. The handler is installed without
+//! `SA_RESTART`, so that frozen `send` returns `EINTR`, the send loop checks the flag, and the
+//! server stops. The same handler serves every thread's core (stage 23).
+
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::OnceLock;
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+static WAKE_WRITE_FD: AtomicI32 = AtomicI32::new(-1);
+static WAKE_READ: OnceLock<OwnedFd> = OnceLock::new();
+
+extern "C" fn on_signal(_signal: libc::c_int) {
+    REQUESTED.store(true, Ordering::SeqCst);
+    let fd = WAKE_WRITE_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; the buffer is a valid 1-byte static. errno is
+        // saved and restored so the interrupted code sees its own value. The result is ignored:
+        // a full pipe already holds a wake-up byte.
+        unsafe {
+            let saved = *libc::__errno_location();
+            libc::write(fd, b"!".as_ptr().cast(), 1);
+            *libc::__errno_location() = saved;
+        }
+    }
+}
+
+/// Install the handler (once per process) and return the read end of the wake-up pipe, to be
+/// registered in epoll.
+pub fn install() -> std::io::Result<BorrowedFd<'static>> {
+    if let Some(fd) = WAKE_READ.get() {
+        return Ok(fd_ref(fd));
+    }
+    let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
+    WAKE_WRITE_FD.store(write.as_raw_fd(), Ordering::SeqCst);
+    // The write end lives as long as the process: the handler may run at any time.
+    std::mem::forget(write);
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only touches atomics and calls write(2), both async-signal-safe.
+        unsafe { signal::sigaction(sig, &action) }?;
+    }
+    let _ = WAKE_READ.set(read);
+    WAKE_READ
+        .get()
+        .map(fd_ref)
+        .ok_or_else(|| std::io::Error::other("wake-up pipe missing"))
+}
+
+fn fd_ref(fd: &'static OwnedFd) -> BorrowedFd<'static> {
+    use std::os::fd::AsFd;
+    fd.as_fd()
+}
+
+/// True once SIGINT or SIGTERM has arrived.
+pub fn requested() -> bool {
+    REQUESTED.load(Ordering::SeqCst)
+}

@@ -1,0 +1,66 @@
+//! Upstreams: connections the server opens itself, to the server it proxies for.
+//!
+//! An upstream is an ordinary [`Connection`](crate::connection::Connection) with no listener.
+//! The connect is non-blocking: `connect` returns `EINPROGRESS` at once, bytes for the upstream
+//! wait in its pipe, and the first EPOLLOUT (connected) lets them flow. A refused or failed
+//! connect shows up later as EPOLLERR/EPOLLHUP, which closes the upstream like any other
+//! connection; the pipe close rules then tell whoever was waiting for it.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use socket2::{Domain, Socket, Type};
+
+use crate::connection;
+use crate::core::{ConnectionId, Core};
+
+/// Resolve `address` (`host:port`; names such as `localhost` work, IPv4 preferred as the course
+/// does) and start a non-blocking connect. Errors are a failed resolution or a connect that
+/// failed at once.
+pub fn connect(core: &mut Core, address: &str) -> std::io::Result<ConnectionId> {
+    let target = resolve(address)?;
+    let socket = Socket::new(
+        Domain::for_address(target),
+        Type::STREAM.nonblocking().cloexec(),
+        None,
+    )?;
+    match socket.connect(&target.into()) {
+        Ok(()) => {}
+        Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(err) => return Err(err),
+    }
+    crate::debug!("connecting to upstream {target}");
+    connection::create(core, socket, None, Some(target))
+}
+
+/// The address to connect to: the first IPv4 one, else the first one.
+pub fn resolve(address: &str) -> std::io::Result<SocketAddr> {
+    let addrs: Vec<SocketAddr> = address.to_socket_addrs()?.collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{address} resolves to no address"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_localhost_to_ipv4() {
+        let addr = resolve("localhost:3000").unwrap();
+        assert!(addr.is_ipv4());
+        assert_eq!(addr.port(), 3000);
+    }
+
+    #[test]
+    fn rejects_missing_port() {
+        assert!(resolve("localhost").is_err());
+    }
+}

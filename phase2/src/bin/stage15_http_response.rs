@@ -1,0 +1,30 @@
+//! Stage 15: responses are built by the response module (`Date`, `Server`, CORS and length
+//! headers set once, the head written in one go). Otherwise the same server as stage 14.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use phase2::session::{Directories, Options, ResponseStyle};
+
+#[derive(Parser)]
+#[command(about = "eXpServer stage 15: HTTP responses; every port serves files")]
+struct Args {
+    /// Ports to listen on (all serve files).
+    #[arg(long, value_delimiter = ',', default_value = "8001,8002,8003,8004")]
+    ports: Vec<u16>,
+    /// Folder the files are served from.
+    #[arg(long, default_value = "../public")]
+    public: PathBuf,
+    /// A config file path (the grader passes one); ignored before stage 16.
+    config: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    phase1::logger::init();
+    let options = Options {
+        responses: ResponseStyle::Builder,
+        directories: Directories::NotFound,
+    };
+    phase2::server::run_folder(&args.ports, &args.public, options)
+}

@@ -1,0 +1,29 @@
+//! Stage 16: the JSON config decides everything: listeners, virtual servers, and per route file
+//! serving, reverse proxy or redirect. A folder without an index file gives 404 (stage 17 lists it).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use phase2::session::{Directories, Options, ResponseStyle};
+
+#[derive(Parser)]
+#[command(about = "eXpServer stage 16: config-driven file server, reverse proxy and redirects")]
+struct Args {
+    /// The JSON config file (required).
+    config: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let Some(path) = args.config else {
+        eprintln!("No config file path given\nUsage: stage16_config <CONFIG>");
+        std::process::exit(2);
+    };
+    phase1::logger::init();
+    let config = phase2::server::load_config(&path)?;
+    let options = Options {
+        responses: ResponseStyle::Builder,
+        directories: Directories::NotFound,
+    };
+    phase2::server::run_config(config, options)
+}

@@ -1,0 +1,29 @@
+//! Stage 17: directory browsing. A file route that names a folder without an index file answers
+//! with an HTML listing of it instead of 404; everything else is stage 16.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use phase2::session::{Directories, Options, ResponseStyle};
+
+#[derive(Parser)]
+#[command(about = "eXpServer stage 17: stage 16 plus directory listings")]
+struct Args {
+    /// The JSON config file (required).
+    config: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let Some(path) = args.config else {
+        eprintln!("No config file path given\nUsage: stage17_directory <CONFIG>");
+        std::process::exit(2);
+    };
+    phase1::logger::init();
+    let config = phase2::server::load_config(&path)?;
+    let options = Options {
+        responses: ResponseStyle::Builder,
+        directories: Directories::List,
+    };
+    phase2::server::run_config(config, options)
+}

@@ -1,0 +1,19 @@
+//! HTTP/1.x for the server: the request parser, the response builder and the small types they
+//! share (methods, status codes, header lists).
+//!
+//! The parser is the lesson of stage 14 and is written by hand (see [`parser`]); the response
+//! builder is stage 15.
+
+mod headers;
+mod method;
+pub mod parser;
+mod request;
+pub mod response;
+mod status;
+
+pub use headers::{Header, Headers};
+pub use method::Method;
+pub use parser::{parse, Parse, ParseError, RequestParser, MAX_HEAD_LEN};
+pub use request::{host_without_port, Request};
+pub use response::Response;
+pub use status::StatusCode;

@@ -1,0 +1,18 @@
+//! Phase 2 of eXpServer (stages 14-17): the server learns HTTP.
+//!
+//! Phase 1 moves bytes between clients, upstreams and files; phase 2 decides *which* bytes. This
+//! crate holds the pieces that do that, each its own module:
+//! - [`http`]: the hand-written request parser and the response builder (stages 14, 15);
+//! - [`config`]: the course's JSON config and the lookup of a request's route (stage 16);
+//! - [`resolve`]: turning a URL path into a file inside the served folder, safely;
+//! - [`mime`]: the `Content-Type` of a file;
+//! - [`directory`]: the HTML listing of a folder (stage 17);
+//! - [`session`]: the HTTP session plugged into the phase-1 core, and [`server`] to start one.
+
+pub mod config;
+pub mod directory;
+pub mod http;
+pub mod mime;
+pub mod resolve;
+pub mod server;
+pub mod session;

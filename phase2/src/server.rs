@@ -1,0 +1,112 @@
+//! Starting a phase-2 server: bind the listeners, give each one an HTTP session factory, run.
+//!
+//! The stage binaries are a few lines each over these two functions; what differs between them
+//! is where answers come from (a folder or a config) and the session [`Options`].
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use phase1::{Core, PortRole, StageProfile};
+
+use crate::config::{Config, RouteAction};
+use crate::session::{HttpSession, Options, Site};
+
+/// Stages 14-15: every port in `ports` serves files from `public`.
+pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Result<()> {
+    let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
+    let shown = std::fs::canonicalize(public).unwrap_or_else(|_| public.to_path_buf());
+    if !shown.is_dir() {
+        phase1::warn!(
+            "{} is not a folder: every request will get 404",
+            shown.display()
+        );
+    }
+    phase1::info!("serving files from {}", shown.display());
+    let site = Arc::new(Site::Folder(public.to_path_buf()));
+    for &port in ports {
+        let addr = SocketAddr::from(([0, 0, 0, 0], port));
+        let factory = HttpSession::factory(site.clone(), options, None);
+        core.listen(addr, PortRole::session(factory))
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        phase1::info!("Server listening on http://{addr}");
+    }
+    core.run().context("the event loop failed")
+}
+
+/// Stage 16 on: one listener per distinct config listener; the config answers every request.
+pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
+    let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
+    describe(&config);
+    let listeners = config.all_listeners();
+    let site = Arc::new(Site::Config(Arc::new(config)));
+    for listener in listeners {
+        let addr = (listener.host.as_str(), listener.port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .with_context(|| format!("cannot resolve listener host {:?}", listener.host))?;
+        let factory = HttpSession::factory(site.clone(), options, Some(listener.clone()));
+        core.listen(addr, PortRole::session(factory))
+            .with_context(|| format!("cannot listen on {listener}"))?;
+        phase1::info!("Server listening on http://{listener}");
+    }
+    core.run().context("the event loop failed")
+}
+
+/// Read a config file, saying which file failed and why.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    phase1::info!("reading config {}", absolute.display());
+    Ok(Config::load(&absolute)?)
+}
+
+/// Log what each route does, so a user sees where files come from.
+fn describe(config: &Config) {
+    if config.workers > 1 {
+        phase1::info!(
+            "\"workers\": {} is a stage-23 setting; this server runs one event loop",
+            config.workers
+        );
+    }
+    for server in &config.servers {
+        let at = server
+            .listeners
+            .first()
+            .map(|l| l.to_string())
+            .unwrap_or_default();
+        for route in &server.routes {
+            match &route.action {
+                RouteAction::FileServe(files) => {
+                    let dir = &files.dir_path;
+                    let shown = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+                    phase1::info!(
+                        "http://{at}{} serves files from {}",
+                        route.req_path,
+                        shown.display()
+                    );
+                    if !shown.is_dir() {
+                        phase1::warn!(
+                            "{} is not a folder: those requests will get 404",
+                            shown.display()
+                        );
+                    }
+                }
+                RouteAction::ReverseProxy { upstreams } => {
+                    phase1::info!("http://{at}{} proxies to {}", route.req_path, upstreams[0])
+                }
+                RouteAction::Redirect { status, url } => {
+                    phase1::info!(
+                        "http://{at}{} redirects ({}) to {url}",
+                        route.req_path,
+                        status.as_u16()
+                    )
+                }
+            }
+        }
+        if server.routes.is_empty() {
+            phase1::info!("http://{at} has no routes: every request gets 404");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The checker's stage 14-17 checks (the official grader's, plus the stricter ones) against our
+//! binaries, on free ports, exactly as `cargo xtask check-stage N` runs them.
+//!
+//! The finished server takes the same config as stages 16 and 17, so it is held to their checks
+//! too: a later feature must never break what the grader tests.
+
+use xtask::check_ours;
+
+fn passes(stage: &str, binary: &str) {
+    let report = check_ours(stage, binary);
+    assert!(report.all_passed(), "{}", report.render());
+}
+
+#[test]
+fn stage14_passes_the_checks() {
+    passes("14", env!("CARGO_BIN_EXE_stage14_http_request"));
+}
+
+#[test]
+fn stage15_passes_the_checks() {
+    passes("15", env!("CARGO_BIN_EXE_stage15_http_response"));
+}
+
+#[test]
+fn stage16_passes_the_checks() {
+    passes("16", env!("CARGO_BIN_EXE_stage16_config"));
+}
+
+#[test]
+fn stage17_passes_the_checks() {
+    passes("17", env!("CARGO_BIN_EXE_stage17_directory"));
+}
+
+#[test]
+fn expserver_passes_the_stage16_checks() {
+    passes("16", env!("CARGO_BIN_EXE_expserver"));
+}
+
+#[test]
+fn expserver_passes_the_stage17_checks() {
+    passes("17", env!("CARGO_BIN_EXE_expserver"));
+}

@@ -1,0 +1,346 @@
+//! The HTTP stages (14-17): the grader's checks, and the ones it should have.
+//!
+//! From stage 14 on the server speaks HTTP, so the checks stop comparing echoed bytes and start
+//! reading responses. The grader does that loosely (the first chunk of a raw socket for 14 and
+//! 15, Node's `fetch` for 16 and 17) and compares a status and a few header values. The checker
+//! sends the same requests with the same pass rules, through a small hand-written client that
+//! shows everything a general client would hide, and adds what a real client needs (CRLF, an
+//! honest `Content-Length`, a close after the response) and what a server on the internet needs
+//! (HEAD, no way out of the served folder, 404 where nothing is routed).
+//!
+//! - [`client`]: the raw HTTP/1.1 client; [`html`]: the links of a listing;
+//! - [`config`]: the grader's config moved to free ports;
+//! - [`raw`] (14, 15), [`fetch`] (16), [`listing`] (17), [`strict`] (all four): the checks.
+
+pub mod client;
+pub mod config;
+pub mod fetch;
+pub mod html;
+pub mod listing;
+pub mod raw;
+pub mod strict;
+
+use super::{port_name, Check, Verdict};
+use crate::stages::Stage;
+use crate::target::{Ports, COURSE_PHASE1_PORTS, COURSE_UPSTREAM_PORT};
+use client::Response;
+
+/// The problems one check found; none means it passed.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    /// Records one problem.
+    pub fn push(&mut self, problem: String) {
+        self.0.push(problem);
+    }
+
+    /// Requires header `name` to be exactly `want`.
+    pub fn expect_header(&mut self, name: &str, got: Option<&str>, want: &str) {
+        match got {
+            Some(got) if got == want => {}
+            Some(got) => self.push(format!("{name}: \"{got}\", expected \"{want}\"")),
+            None => self.push(format!("no {name} header, expected \"{want}\"")),
+        }
+    }
+
+    /// Requires the status code `want`.
+    pub fn expect_status(&mut self, response: &Response, want: u16) {
+        if response.status != want {
+            self.push(format!(
+                "status {} ({:?}), expected {want}",
+                response.status, response.status_line
+            ));
+        }
+    }
+
+    /// Requires CRLF line endings, which Node's `fetch` (llhttp) insists on.
+    pub fn expect_crlf(&mut self, response: &Response) {
+        if !response.crlf {
+            self.push(
+                "the head has lines ending in a bare LF (fetch/llhttp rejects them; send CRLF)"
+                    .into(),
+            );
+        }
+    }
+
+    /// Adds another list's problems, each prefixed with `what`.
+    pub fn extend_prefixed(&mut self, what: &str, other: Problems) {
+        self.0
+            .extend(other.0.into_iter().map(|p| format!("{what}: {p}")));
+    }
+
+    /// Passes with `observed` if nothing was found, fails with the problems otherwise.
+    pub fn verdict(self, observed: String) -> Verdict {
+        if self.0.is_empty() {
+            Ok(observed)
+        } else {
+            Err(format!("{}\n{observed}", self.0.join("\n")))
+        }
+    }
+}
+
+/// Shows a raw request with its line endings visible.
+fn show_request(request: &str) -> String {
+    request.replace('\r', "\\r").replace('\n', "\\n")
+}
+
+/// The name of port `role` for titles ("port 8001", or "port 41234 (course port 8001)").
+fn role_name(ports: &Ports, role: usize) -> String {
+    port_name(ports.role(role), COURSE_PHASE1_PORTS[role - 1])
+}
+
+/// Stages 14 and 15: the grader's nine raw requests on port 1.
+fn raw_checks(ports: &Ports) -> Vec<Check> {
+    let port = ports.role(1);
+    raw::CASES
+        .iter()
+        .map(|case| {
+            let case = *case;
+            let input = show_request(&case.request(&format!("localhost:{port}")));
+            Check::new(
+                format!("{} ({})", case.title, role_name(ports, 1)),
+                &input,
+                raw::expected(&case),
+                move |run| raw::run(&run.layout.public(), port, &case),
+            )
+        })
+        .collect()
+}
+
+/// Stage 16: the grader's five fetch checks.
+fn config_checks(ports: &Ports) -> Vec<Check> {
+    let port = ports.role(1);
+    let mut list = Vec::new();
+    for (n, (path, content_type)) in [
+        ("/cat.jpg", "image/jpeg"),
+        ("/sample.pdf", "application/pdf"),
+        ("/sample.txt", "text/plain"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        list.push(Check::new(
+            format!("File server ({}) ({})", n + 1, role_name(ports, 1)),
+            &format!("fetch GET {path}"),
+            format!("status 200; content-type: {content_type}\n(stricter) CRLF; the body is public{path} exactly"),
+            move |run| fetch::file(run, port, path, content_type),
+        ));
+    }
+    let location = config::redirect_location(ports);
+    list.push(Check::new(
+        format!("Redirect (1) ({})", role_name(ports, 1)),
+        "fetch GET /redirect, redirect: 'manual'",
+        format!("status 302; location: {location}"),
+        move |_| fetch::redirect(port, "/redirect", 302, &location),
+    ));
+    let (proxy_port, upstream) = (ports.role(2), ports.upstream);
+    list.push(Check::new(
+        format!("HTTP Proxy ({})", role_name(ports, 2)),
+        &format!(
+            "fetch GET /cat.jpg from Python ({}), then through the proxy",
+            port_name(upstream, COURSE_UPSTREAM_PORT)
+        ),
+        "same status; every header Python sent with the same value (Date within 1 s); same body"
+            .into(),
+        move |_| fetch::proxy(proxy_port, upstream, "/cat.jpg"),
+    ));
+    list
+}
+
+/// Stage 17: the grader's four listing checks.
+fn listing_checks(ports: &Ports) -> Vec<Check> {
+    let port = ports.role(1);
+    vec![
+        Check::new(
+            format!("Verify Headers ({})", role_name(ports, 1)),
+            "fetch GET // (the grader's helper doubles the slash)",
+            "status 200; content-type: text/html".into(),
+            move |_| listing::status_and_type(port, "//", "text/html"),
+        ),
+        Check::new(
+            format!("Verify population of content ({})", role_name(ports, 1)),
+            "fetch GET /",
+            "content-type: text/html; the hrefs of `table tr td a` include one per entry of public/ \
+             (/cat.jpg /sample.pdf /sample.txt /test /xps_config.json)"
+                .into(),
+            move |run| listing::root_listing(run, port),
+        ),
+        Check::new(
+            format!("Verify file serving ({})", role_name(ports, 1)),
+            "fetch GET //sample.pdf",
+            "status 200; content-type: application/pdf".into(),
+            move |_| listing::status_and_type(port, "//sample.pdf", "application/pdf"),
+        ),
+        Check::new(
+            format!("Full Directory walk ({})", role_name(ports, 1)),
+            "fetch every link from / down, following redirects",
+            "folders: text/html listing every entry; files: their exact MIME type \
+             (jpg image/jpeg, pdf application/pdf, txt text/plain, json application/json)\n\
+             (stricter) files: status 200 and their exact bytes"
+                .into(),
+            move |run| listing::walk(run, port),
+        ),
+    ]
+}
+
+/// The checks the grader lacks, for every HTTP stage.
+fn strict_checks(stage: &Stage, ports: &Ports) -> Vec<Check> {
+    let port = ports.role(1);
+    let mut list = vec![
+        Check::new(
+            format!("(stricter) HEAD request ({})", role_name(ports, 1)),
+            "HEAD /sample.txt HTTP/1.1",
+            "status 200; content-type: text/plain; the file's real Content-Length; no body; then the close".into(),
+            move |run| strict::head(run, port),
+        ),
+        Check::new(
+            format!("(stricter) paths outside the served folder ({})", role_name(ports, 1)),
+            &strict::ESCAPES.iter().map(|(path, _)| format!("GET {path}")).collect::<Vec<_>>().join("\n"),
+            "403 or 404 with server: eXpServer, never the file (../temp/file.txt exists next to public/)".into(),
+            move |_| strict::escapes(port),
+        ),
+    ];
+    if matches!(stage.id, "16" | "17") {
+        let (redirect_port, empty_port) = (ports.role(3), ports.role(4));
+        list.push(Check::new(
+            format!("(stricter) redirect server ({})", role_name(ports, 3)),
+            "fetch GET /, redirect: 'manual'",
+            "status 302; location: https://expserver.github.io".into(),
+            move |_| fetch::redirect(redirect_port, "/", 302, "https://expserver.github.io"),
+        ));
+        list.push(Check::new(
+            format!(
+                "(stricter) server block without routes ({})",
+                role_name(ports, 4)
+            ),
+            "fetch GET /",
+            "status 404; server: eXpServer".into(),
+            move |_| strict::no_routes(empty_port),
+        ));
+    }
+    list
+}
+
+/// The checks of an HTTP stage, the grader's first and then the stricter ones.
+pub fn for_stage(stage: &Stage, ports: &Ports) -> Vec<Check> {
+    let mut list = match stage.id {
+        "14" | "15" => raw_checks(ports),
+        "16" => config_checks(ports),
+        "17" => listing_checks(ports),
+        _ => return Vec::new(),
+    };
+    list.extend(strict_checks(stage, ports));
+    list
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checks must fail on the mistakes they exist to catch: canned servers make each one.
+
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::thread;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A one-connection server that reads the request head, then writes `parts` with a pause
+    /// between them, then closes (or holds the connection for `hold` first).
+    fn canned(parts: &'static [&'static [u8]], hold: Duration) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
+            for part in parts {
+                stream.write_all(part).unwrap();
+                thread::sleep(Duration::from_millis(300));
+            }
+            thread::sleep(hold);
+        });
+        port
+    }
+
+    fn public() -> std::path::PathBuf {
+        crate::layout::repo_root().join("public")
+    }
+
+    #[test]
+    fn bare_lf_and_a_wrong_body_fail() {
+        let port = canned(
+            &[b"HTTP/1.1 200 OK\nContent-Type: text/plain\nServer: eXpServer\nContent-Length: 3\n\nabc"],
+            Duration::ZERO,
+        );
+        let error = raw::run(&public(), port, &raw::CASES[2]).unwrap_err();
+        assert!(error.contains("bare LF"), "{error}");
+        assert!(error.contains("is not public/sample.txt"), "{error}");
+    }
+
+    #[test]
+    fn a_head_split_over_two_chunks_fails() {
+        let port = canned(
+            &[
+                b"HTTP/1.1 404 Not Found\r\n",
+                b"Server: eXpServer\r\nContent-Length: 0\r\n\r\n",
+            ],
+            Duration::ZERO,
+        );
+        let error = raw::run(&public(), port, &raw::CASES[3]).unwrap_err();
+        assert!(error.contains("first chunk"), "{error}");
+    }
+
+    #[test]
+    fn a_connection_left_open_fails() {
+        let port = canned(
+            &[b"HTTP/1.1 400 Bad Request\r\nServer: eXpServer\r\nContent-Length: 0\r\n\r\n"],
+            client::CLOSE_TIMEOUT + Duration::from_secs(2),
+        );
+        let error = raw::run(&public(), port, &raw::CASES[4]).unwrap_err();
+        assert!(error.contains("still open"), "{error}");
+    }
+
+    #[test]
+    fn a_wrong_content_type_or_server_fails() {
+        let port = canned(
+            &[b"HTTP/1.1 404 Not Found\r\nServer: nginx\r\nContent-Length: 0\r\n\r\n"],
+            Duration::ZERO,
+        );
+        let error = raw::run(&public(), port, &raw::CASES[3]).unwrap_err();
+        assert!(error.contains("server: \"nginx\""), "{error}");
+        let port = canned(
+            &[b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 0\r\n\r\n"],
+            Duration::ZERO,
+        );
+        let error = fetch::redirect(port, "/", 302, "/x").unwrap_err();
+        assert!(error.contains("status 200"), "{error}");
+        assert!(error.contains("no location header"), "{error}");
+    }
+
+    #[test]
+    fn an_escape_that_returns_the_file_fails() {
+        let port = canned(
+            &[b"HTTP/1.1 200 OK\r\nServer: eXpServer\r\nContent-Length: 17\r\n\r\nSome sample data\n"],
+            Duration::ZERO,
+        );
+        let error = strict::escapes(port).unwrap_err();
+        assert!(
+            error.contains("returned the file outside the root"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_head_response_with_a_body_fails() {
+        let port = canned(
+            &[b"HTTP/1.1 200 OK\r\nServer: eXpServer\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nabc"],
+            Duration::ZERO,
+        );
+        let exchange = client::fetch_method(port, "HEAD", "/sample.txt").unwrap();
+        assert!(matches!(exchange.closing, Some(client::Closing::Extra(ref b)) if b == b"abc"));
+    }
+}

@@ -1,0 +1,422 @@
+//! A tiny HTTP/1.1 client over a plain `TcpStream`, written for checking servers, not for
+//! browsing.
+//!
+//! A general HTTP client hides exactly what a checker must see: whether the whole head came in
+//! the first chunk, whether lines end in CRLF, whether `Content-Length` tells the truth, whether
+//! the server closes afterwards. So this client sends the raw bytes it is given, keeps the first
+//! chunk apart, parses the head leniently (LF-only lines are accepted but noted, as the grader's
+//! parser does) and reports every deviation instead of correcting it. Every wait has a deadline.
+
+use std::io::{ErrorKind, Read};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::checks::wire::{connect, is_timeout, read_upto, send, show, End};
+
+/// How long the first bytes of a response may take.
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a whole response may take.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the server may take to close once the response is complete.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest response the checks read (the biggest sample file is well under this).
+const MAX_RESPONSE: usize = 64 << 20;
+/// The largest head the checks accept.
+const MAX_HEAD: usize = 64 << 10;
+/// Node delivers socket data in chunks of up to 64 KiB; the first one is what the grader parses.
+const CHUNK: usize = 64 << 10;
+
+/// One parsed response.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// The status line as sent, without its line ending.
+    pub status_line: String,
+    /// The status code from the status line.
+    pub status: u16,
+    /// Every header in order, names as sent, values trimmed.
+    pub headers: Vec<(String, String)>,
+    /// True if every line of the head, and the blank line, ended in CRLF.
+    pub crlf: bool,
+    /// The body bytes received (none for a HEAD request unless the server wrongly sent some).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The value of header `name` the way `fetch`'s `Headers.get` gives it: duplicates joined
+    /// with ", ".
+    pub fn header(&self, name: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if values.is_empty() {
+            None
+        } else {
+            Some(values.join(", "))
+        }
+    }
+
+    /// The value of header `name` the way the grader's raw-socket parser gives it: the last one.
+    pub fn last_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `Content-Length` as a number, if present and valid.
+    pub fn content_length(&self) -> Option<usize> {
+        self.last_header("content-length")
+            .and_then(|v| v.parse().ok())
+    }
+
+    /// A one-line summary for reports: status line and the headers that matter.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![self.status_line.clone()];
+        for name in [
+            "content-type",
+            "content-length",
+            "location",
+            "server",
+            "connection",
+        ] {
+            if let Some(v) = self.header(name) {
+                parts.push(format!("{name}: {v}"));
+            }
+        }
+        parts.push(format!("{} body bytes", self.body.len()));
+        parts.join("; ")
+    }
+}
+
+/// How the connection ended after the response.
+#[derive(Debug)]
+pub enum Closing {
+    /// The server closed (FIN) with nothing more sent.
+    Closed,
+    /// The server reset the connection after the response; it is closed, if not gracefully.
+    Reset,
+    /// The server sent bytes beyond the response.
+    Extra(Vec<u8>),
+    /// The connection was still open when the deadline passed.
+    StillOpen,
+    /// Any other socket error.
+    Failed(String),
+}
+
+impl Closing {
+    /// True if the connection is gone and nothing followed the response.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Closing::Closed | Closing::Reset)
+    }
+
+    /// A short description for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Closing::Closed => "then the server closed the connection".into(),
+            Closing::Reset => "then the server reset the connection".into(),
+            Closing::Extra(bytes) => format!(
+                "then {} more bytes after the response: {}",
+                bytes.len(),
+                show(bytes)
+            ),
+            Closing::StillOpen => format!(
+                "the connection was still open {} s after the response",
+                CLOSE_TIMEOUT.as_secs()
+            ),
+            Closing::Failed(e) => format!("then a socket error: {e}"),
+        }
+    }
+}
+
+/// One request and what came back.
+#[derive(Debug)]
+pub struct Exchange {
+    /// The bytes of the first successful read: what the grader's raw client parses.
+    pub first_chunk: Vec<u8>,
+    pub response: Response,
+    /// How the connection ended; `None` when the caller did not wait for the end.
+    pub closing: Option<Closing>,
+}
+
+/// What to do after the head has arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// Read the body framed by `Content-Length` (or up to the close without one).
+    Read,
+    /// A response to HEAD: no body is expected; anything before the close counts as extra.
+    None,
+}
+
+/// Sends `request` as raw bytes to 127.0.0.1:`port` and reads one response.
+///
+/// With `wait_close`, it then waits for the server to close and records how that went; without
+/// it, the response is framed by `Content-Length` alone, as a keep-alive client would.
+pub fn exchange(
+    port: u16,
+    request: &[u8],
+    body: Body,
+    wait_close: bool,
+) -> Result<Exchange, String> {
+    let mut stream = connect(port).map_err(|e| format!("cannot connect to port {port}: {e}"))?;
+    send(&mut stream, request).map_err(|e| format!("sending the request failed: {e}"))?;
+    let first_chunk = read_once(&mut stream, FIRST_BYTE_TIMEOUT)?;
+    let mut raw = first_chunk.clone();
+    let deadline = Instant::now() + RESPONSE_TIMEOUT;
+    let head_end = loop {
+        if let Some(end) = head_end(&raw) {
+            break end;
+        }
+        if raw.len() > MAX_HEAD {
+            return Err(format!(
+                "no end of head within {MAX_HEAD} bytes: {}",
+                show(&raw)
+            ));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (more, end) = read_upto(&mut stream, 1, left);
+        if more.is_empty() {
+            return Err(format!(
+                "incomplete response head {} ({})",
+                show(&raw),
+                end.describe()
+            ));
+        }
+        raw.extend_from_slice(&more);
+    };
+    let mut response = parse_head(&raw[..head_end])?;
+    let mut rest = raw[head_end..].to_vec();
+    let mut closing = None;
+    if body == Body::Read {
+        match response.content_length() {
+            Some(length) => {
+                if rest.len() < length {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let (more, end) = read_upto(&mut stream, length - rest.len(), left);
+                    rest.extend_from_slice(&more);
+                    if rest.len() < length {
+                        return Err(format!(
+                            "{}: the body stopped after {} of {length} bytes ({})",
+                            response.status_line,
+                            rest.len(),
+                            end.describe()
+                        ));
+                    }
+                }
+                if rest.len() > length {
+                    closing = Some(Closing::Extra(rest.split_off(length)));
+                }
+            }
+            None => {
+                // No length: the body runs to the close, so reading it is also waiting for it.
+                let left = deadline.saturating_duration_since(Instant::now());
+                let (more, end) = read_upto(&mut stream, MAX_RESPONSE, left);
+                rest.extend_from_slice(&more);
+                closing = Some(closing_from(end));
+            }
+        }
+        response.body = rest;
+    } else if !rest.is_empty() {
+        closing = Some(Closing::Extra(rest));
+    }
+    if wait_close && closing.is_none() {
+        closing = Some(wait_for_close(&mut stream));
+    }
+    Ok(Exchange {
+        first_chunk,
+        response,
+        closing,
+    })
+}
+
+/// Sends a request the way Node's `fetch` (undici) does and reads the response framed by
+/// `Content-Length`, without following redirects.
+pub fn fetch(port: u16, path: &str) -> Result<Response, String> {
+    fetch_method(port, "GET", path).map(|e| e.response)
+}
+
+/// Like [`fetch`] with any method; HEAD reads no body and waits for the close.
+pub fn fetch_method(port: u16, method: &str, path: &str) -> Result<Exchange, String> {
+    let request = fetch_request(port, method, path);
+    let body = if method == "HEAD" {
+        Body::None
+    } else {
+        Body::Read
+    };
+    exchange(port, request.as_bytes(), body, method == "HEAD")
+}
+
+/// The request head Node's `fetch` sends (lower-case names, keep-alive).
+pub fn fetch_request(port: u16, method: &str, path: &str) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost:{port}\r\nconnection: keep-alive\r\naccept: */*\r\n\
+         accept-language: *\r\nsec-fetch-mode: cors\r\nuser-agent: node\r\naccept-encoding: gzip, deflate\r\n\r\n"
+    )
+}
+
+/// Waits for the server to close the connection after a complete response.
+fn wait_for_close(stream: &mut TcpStream) -> Closing {
+    let (extra, end) = read_upto(stream, 1 << 20, CLOSE_TIMEOUT);
+    if !extra.is_empty() {
+        return Closing::Extra(extra);
+    }
+    closing_from(end)
+}
+
+/// Turns the way a read ended into how the connection closed.
+fn closing_from(end: End) -> Closing {
+    match end {
+        End::Closed => Closing::Closed,
+        End::Failed(e) if e.kind() == ErrorKind::ConnectionReset => Closing::Reset,
+        End::Failed(e) => Closing::Failed(e.to_string()),
+        End::TimedOut | End::Complete => Closing::StillOpen,
+    }
+}
+
+/// The index just past the blank line that ends the head (CRLF or bare LF lines).
+pub fn head_end(raw: &[u8]) -> Option<usize> {
+    let mut line_start = 0;
+    for (i, &b) in raw.iter().enumerate() {
+        if b == b'\n' {
+            let line = &raw[line_start..i];
+            if line.is_empty() || line == b"\r" {
+                return Some(i + 1);
+            }
+            line_start = i + 1;
+        }
+    }
+    None
+}
+
+/// Parses a head (status line, headers, blank line) the way the grader's parser does: lines split
+/// on LF with a trailing CR dropped, names compared case-insensitively, values trimmed.
+pub fn parse_head(head: &[u8]) -> Result<Response, String> {
+    let text = std::str::from_utf8(head)
+        .map_err(|_| format!("the head is not valid text: {}", show(head)))?;
+    let mut crlf = true;
+    let mut lines = Vec::new();
+    for line in text.split_inclusive('\n') {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = match line.strip_suffix('\r') {
+            Some(l) => l,
+            None => {
+                crlf = false;
+                line
+            }
+        };
+        lines.push(line);
+    }
+    while lines.last() == Some(&"") {
+        lines.pop();
+    }
+    let status_line = lines.first().copied().unwrap_or_default().to_string();
+    let status = parse_status_line(&status_line).ok_or_else(|| {
+        format!(
+            "not an HTTP status line: {:?} (in {})",
+            status_line,
+            show(head)
+        )
+    })?;
+    let mut headers = Vec::new();
+    for line in lines.iter().skip(1) {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("a header line without ':': {line:?} (in {})", show(head)))?;
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    Ok(Response {
+        status_line,
+        status,
+        headers,
+        crlf,
+        body: Vec::new(),
+    })
+}
+
+/// The status code of `HTTP/d.d ddd[ reason]`, the only shape the grader's parser accepts.
+fn parse_status_line(line: &str) -> Option<u16> {
+    let rest = line.strip_prefix("HTTP/")?;
+    let bytes = rest.as_bytes();
+    let version_ok = bytes.len() >= 3
+        && bytes[0].is_ascii_digit()
+        && bytes[1] == b'.'
+        && bytes[2].is_ascii_digit();
+    if !version_ok {
+        return None;
+    }
+    let rest = rest[3..].strip_prefix(' ')?;
+    let code = rest.get(..3)?;
+    if !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let after = &rest[3..];
+    if !(after.is_empty() || after.starts_with(' ')) {
+        return None;
+    }
+    code.parse().ok()
+}
+
+/// One `read` (as one `data` event in Node): the first chunk the grader's raw client parses.
+fn read_once(stream: &mut TcpStream, timeout: Duration) -> Result<Vec<u8>, String> {
+    let mut chunk = vec![0u8; CHUNK];
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    loop {
+        return match stream.read(&mut chunk) {
+            Ok(0) => Err("no response: the server closed the connection without a byte".into()),
+            Ok(n) => {
+                chunk.truncate(n);
+                Ok(chunk)
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) => Err(format!("no response within {} s", timeout.as_secs())),
+            Err(e) => Err(format!("no response: {e}")),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(parse_status_line("HTTP/1.1 200 OK"), Some(200));
+        assert_eq!(parse_status_line("HTTP/1.0 404"), Some(404));
+        assert_eq!(parse_status_line("HTTP/1.1 20 OK"), None);
+        assert_eq!(parse_status_line("HTTX/1.1 200 OK"), None);
+        assert_eq!(parse_status_line("HTTP/1.1 2000"), None);
+    }
+
+    #[test]
+    fn heads_with_crlf_and_lf() {
+        let r = parse_head(
+            b"HTTP/1.1 200 OK\r\nContent-Type:  text/plain \r\nServer: eXpServer\r\n\r\n",
+        )
+        .unwrap();
+        assert!(r.crlf);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type").as_deref(), Some("text/plain"));
+        let r = parse_head(b"HTTP/1.1 400 Bad Request\nServer: eXpServer\n\n").unwrap();
+        assert!(!r.crlf);
+        assert_eq!(r.last_header("SERVER"), Some("eXpServer"));
+    }
+
+    #[test]
+    fn duplicate_headers() {
+        let r = parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nA: 2\r\n\r\n").unwrap();
+        assert_eq!(r.header("a").as_deref(), Some("1, 2"));
+        assert_eq!(r.last_header("a"), Some("2"));
+    }
+
+    #[test]
+    fn end_of_head() {
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\n\r\nbody"), Some(19));
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\n\nbody"), Some(17));
+        assert_eq!(head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n"), None);
+    }
+}

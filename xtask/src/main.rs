@@ -1,0 +1,304 @@
+//! `cargo xtask ...`: check a stage like the official grader, run a stage in the grader's
+//! layout, or watch the flaws of the early phase-1 stages.
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use xtask::cargo_build::{build, Profile};
+use xtask::layout::Layout;
+use xtask::report::Report;
+use xtask::runner::{check_stage, Options};
+use xtask::stages::{self, Stage, STAGES};
+use xtask::target::{Ports, Target};
+use xtask::upstream::Upstream;
+use xtask::{flaws, ports};
+
+#[derive(Parser)]
+#[command(about = "The eXpServer checker and helpers", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the official grader's checks for one stage (1, 3, 4, 5, 6-17).
+    CheckStage {
+        /// The stage: 1 ... 17, or 5b.
+        stage: String,
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
+    /// Run the checks of every stage that has them, and print the total time.
+    CheckAll {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        tuning: Tuning,
+    },
+    /// Build a stage and run it in the grader's layout (with the Python upstream if it needs one).
+    RunStage {
+        stage: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show a flaw of an early phase-1 stage (7, 8, 9) or its fix (10).
+    Demo {
+        stage: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Measure expserver next to nginx with wrk (needs wrk and nginx installed).
+    Bench {
+        #[command(flatten)]
+        options: xtask::bench::BenchOptions,
+    },
+    /// The course's sender: copy stdin to a port and never read the replies.
+    Sender {
+        #[arg(long, default_value_t = 8001)]
+        port: u16,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Check any program instead of ours, e.g. --cmd './xps'. It runs on the course's ports,
+    /// with the config path as its only argument, like under the grader.
+    #[arg(long)]
+    cmd: Option<String>,
+    /// Build our binary in release mode (the default).
+    #[arg(long, conflicts_with = "debug")]
+    release: bool,
+    /// Build our binary in debug mode instead.
+    #[arg(long)]
+    debug: bool,
+    /// Run our binary on free ports instead of the course's (8080, 8001-8004, 3000).
+    #[arg(long)]
+    free_ports: bool,
+}
+
+#[derive(Args, Clone)]
+struct Tuning {
+    /// How much the memory check streams through port 1 (the grader sends 4 GB), e.g. 64MB.
+    #[arg(long, default_value = "4GB", value_parser = parse_size)]
+    size: u64,
+    /// How long the idle-CPU check measures, in seconds.
+    #[arg(long, default_value_t = 20)]
+    cpu_seconds: u64,
+}
+
+/// Parses sizes such as `4GB`, `64MB`, `500K` or `1000` (decimal units).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let upper = upper.trim_end_matches('B');
+    let (number, unit) = match upper.chars().last() {
+        Some('K') => (&upper[..upper.len() - 1], 1_000),
+        Some('M') => (&upper[..upper.len() - 1], 1_000_000),
+        Some('G') => (&upper[..upper.len() - 1], 1_000_000_000),
+        _ => (upper, 1),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a size: {text}"))?;
+    Ok((value * unit as f64) as u64)
+}
+
+impl Common {
+    fn profile(&self) -> Profile {
+        if self.debug {
+            Profile::Debug
+        } else {
+            Profile::Release
+        }
+    }
+
+    /// The program to check for `stage`: the student's command, or our binary, built now.
+    fn target(&self, stage: &Stage) -> Result<Target> {
+        if let Some(cmd) = &self.cmd {
+            return Target::custom(cmd);
+        }
+        let Some(binary) = stage.binary else {
+            bail!("stage {} has no program", stage.id);
+        };
+        Ok(Target::Ours {
+            binary: build(binary, self.profile())?,
+        })
+    }
+
+    fn options(&self, tuning: Option<&Tuning>) -> Options {
+        let mut options = Options {
+            free_ports: self.free_ports,
+            ..Options::default()
+        };
+        if let Some(tuning) = tuning {
+            options.stream_bytes = tuning.size;
+            options.cpu_window = Duration::from_secs(tuning.cpu_seconds);
+        }
+        options
+    }
+}
+
+fn find_stage(id: &str) -> Result<&'static Stage> {
+    stages::find(id).with_context(|| format!("unknown stage {id:?}; stages are 0-17 and 5b"))
+}
+
+/// Checks one stage; prints why when a stage has nothing to check.
+fn check_one(stage: &'static Stage, common: &Common, tuning: &Tuning) -> Result<Report> {
+    let target = common.target(stage)?;
+    check_stage(stage, target, common.options(Some(tuning)))
+}
+
+fn no_checks(stage: &Stage) -> String {
+    format!(
+        "stage {} ({}) has no checks: the official grader tests only stages 1, 3, 4, 5 and 6-17",
+        stage.id, stage.title
+    )
+}
+
+fn run() -> Result<bool> {
+    match Cli::parse().command {
+        Cmd::CheckStage {
+            stage,
+            common,
+            tuning,
+        } => {
+            let stage = find_stage(&stage)?;
+            if !stage.has_checks {
+                println!("{}", no_checks(stage));
+                return Ok(true);
+            }
+            let started = Instant::now();
+            let report = check_one(stage, &common, &tuning)?;
+            println!(
+                "{} (stage {} in {:.1} s)",
+                report.summary(),
+                stage.id,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(report.failed() == 0)
+        }
+        Cmd::CheckAll { common, tuning } => {
+            let started = Instant::now();
+            let mut all = Report::default();
+            let mut times = Vec::new();
+            for stage in STAGES.iter().filter(|s| s.has_checks) {
+                let stage_started = Instant::now();
+                match check_one(stage, &common, &tuning) {
+                    Ok(report) => all.extend(report),
+                    Err(e) => {
+                        println!("stage {}: cannot run its checks: {e:#}", stage.id);
+                        all.notes.push(format!("stage {} did not run", stage.id));
+                        times.push(format!("stage {}: not run", stage.id));
+                        continue;
+                    }
+                }
+                times.push(format!(
+                    "stage {}: {:.1} s",
+                    stage.id,
+                    stage_started.elapsed().as_secs_f64()
+                ));
+            }
+            println!("{}", times.join(", "));
+            let not_run = all
+                .notes
+                .iter()
+                .filter(|n| n.ends_with("did not run"))
+                .count();
+            println!(
+                "{}{} (all stages in {:.1} s)",
+                all.summary(),
+                if not_run > 0 {
+                    format!(", {not_run} stages not run")
+                } else {
+                    String::new()
+                },
+                started.elapsed().as_secs_f64()
+            );
+            Ok(all.failed() == 0 && not_run == 0)
+        }
+        Cmd::RunStage { stage, common } => {
+            let stage = find_stage(&stage)?;
+            run_stage(stage, &common)?;
+            Ok(true)
+        }
+        Cmd::Demo { stage, common } => {
+            let stage = find_stage(&stage)?;
+            flaws::demo(stage.id, common.target(stage)?, common.options(None))?;
+            Ok(true)
+        }
+        Cmd::Bench { options } => {
+            xtask::bench::run(&options)?;
+            Ok(true)
+        }
+        Cmd::Sender { port } => {
+            let sent = flaws::sender(port)?;
+            eprintln!("sent {sent} bytes; never read a byte back");
+            Ok(true)
+        }
+    }
+}
+
+/// Does nothing: the checker only has to outlive Ctrl-C long enough to clean up.
+extern "C" fn on_sigint(_: libc::c_int) {}
+
+/// Builds and runs a stage in the grader's layout with its output on the terminal.
+fn run_stage(stage: &'static Stage, common: &Common) -> Result<()> {
+    let Some(_) = stage.binary else {
+        println!("stage {} ({}) has no program to run", stage.id, stage.title);
+        return Ok(());
+    };
+    let target = common.target(stage)?;
+    let layout = Layout::new()?;
+    let ports = if common.free_ports && target.movable() {
+        Ports::free(stage.kind)?
+    } else {
+        Ports::course(stage.kind)
+    };
+    let _upstream = if stage.needs_upstream() {
+        ports::ensure_free(&[ports.upstream], ports::Proto::Tcp)?;
+        Some(Upstream::start(
+            ports.upstream,
+            &layout.public(),
+            layout.root(),
+        )?)
+    } else {
+        None
+    };
+    target.prepare(stage, &ports, &layout)?;
+    let argv = target.argv(stage, &ports, &layout);
+    println!(
+        "layout: {} (app/ is the working directory)",
+        layout.root().display()
+    );
+    println!("ports: {:?}, upstream {}", ports.listen, ports.upstream);
+    println!("running: {}   (Ctrl-C stops it)", shell_words::join(&argv));
+    // SAFETY: installing a handler that does nothing, so Ctrl-C stops the server (which gets the
+    // signal too) while the checker lives on to stop the upstream and remove the layout.
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
+    }
+    let status = Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(layout.app())
+        .status()
+        .with_context(|| format!("cannot start {}", argv[0]))?;
+    println!("the server stopped: {status}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

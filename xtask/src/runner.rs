@@ -1,0 +1,294 @@
+//! Running one stage's checks the way the grader does.
+//!
+//! The grader runs a stage's tests one after another against one container, restarting it only
+//! before tests marked `requireRestart` or after the server died. The runner does the same with a
+//! process: a server must survive the checks that do not restart it, and the checker notices
+//! when it does not.
+
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::checks::{self, Check};
+use crate::layout::Layout;
+use crate::ports::{ensure_free, wait_bound, Proto};
+use crate::process::{describe_status, Proc};
+use crate::report::{CheckResult, Report};
+use crate::stages::{ServerKind, Stage};
+use crate::target::{Ports, Target};
+use crate::upstream::Upstream;
+
+/// How long a server may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Knobs that differ between `cargo xtask` and the tests.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Bytes streamed through port 1 by the memory check (the grader uses a 4 GB file).
+    pub stream_bytes: u64,
+    /// How long the idle-CPU check measures (the course says 20 s).
+    pub cpu_window: Duration,
+    /// Run our binaries on ports the kernel reports free instead of the course's ports.
+    pub free_ports: bool,
+    /// Show progress of long checks on stderr.
+    pub progress: bool,
+    /// Print each result as soon as it is known (the command line does; tests collect them).
+    pub print: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            stream_bytes: 4_000_000_000,
+            cpu_window: Duration::from_secs(20),
+            free_ports: false,
+            progress: true,
+            print: true,
+        }
+    }
+}
+
+impl Options {
+    /// Settings for the end-to-end tests: free ports so tests run in parallel, quiet output,
+    /// a 64 MB stream instead of 4 GB (enough to cycle a 1 MB pipe thousands of times, yet
+    /// quick in a debug build on a shared machine) and a 5 s CPU window (an idle server uses
+    /// ~0 % and a spinning one ~100 %, so 5 s separates them as well as 20 s).
+    pub fn for_tests() -> Options {
+        Options {
+            stream_bytes: 64_000_000,
+            cpu_window: Duration::from_secs(5),
+            free_ports: true,
+            progress: false,
+            print: false,
+        }
+    }
+}
+
+/// Everything one stage's checks share: the layout, the ports, the server and the upstream.
+pub struct StageRun {
+    pub stage: &'static Stage,
+    pub target: Target,
+    pub ports: Ports,
+    pub layout: Layout,
+    pub options: Options,
+    server: Option<Proc>,
+    upstream: Option<Upstream>,
+    starts: usize,
+}
+
+impl StageRun {
+    /// Prepares a run: builds the grader layout and picks the ports.
+    pub fn new(stage: &'static Stage, target: Target, options: Options) -> Result<StageRun> {
+        let layout = Layout::new()?;
+        let ports = if target.movable() && options.free_ports {
+            Ports::free(stage.kind)?
+        } else {
+            Ports::course(stage.kind)
+        };
+        Ok(StageRun {
+            stage,
+            target,
+            ports,
+            layout,
+            options,
+            server: None,
+            upstream: None,
+            starts: 0,
+        })
+    }
+
+    /// The protocol the server listens with.
+    fn proto(&self) -> Proto {
+        match self.stage.kind {
+            ServerKind::Udp => Proto::Udp,
+            _ => Proto::Tcp,
+        }
+    }
+
+    /// (Re)starts the upstream (if the stage needs one) and the server, like a fresh container.
+    pub fn restart(&mut self) -> Result<()> {
+        self.server = None;
+        self.upstream = None;
+        if self.stage.needs_upstream() {
+            ensure_free(&[self.ports.upstream], Proto::Tcp)?;
+            let upstream = Upstream::start(
+                self.ports.upstream,
+                &self.layout.public(),
+                self.layout.root(),
+            )
+            .context("cannot start the Python upstream (python3 -m http.server)")?;
+            self.upstream = Some(upstream);
+        }
+        ensure_free(&self.ports.listen, self.proto())?;
+        self.target.prepare(self.stage, &self.ports, &self.layout)?;
+        let argv = self.target.argv(self.stage, &self.ports, &self.layout);
+        self.starts += 1;
+        let log = self
+            .layout
+            .root()
+            .join(format!("server-{}.log", self.starts));
+        let mut server = Proc::spawn(&argv, &self.layout.app(), &[], &log)?;
+        wait_bound(&mut server, &self.ports.listen, self.proto(), START_TIMEOUT)?;
+        self.server = Some(server);
+        Ok(())
+    }
+
+    /// The command line that starts the server.
+    pub fn command_line(&self) -> String {
+        shell_words::join(self.target.argv(self.stage, &self.ports, &self.layout))
+    }
+
+    /// The server's pid, if it runs.
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Proc::pid)
+    }
+
+    /// The server's exit status, if it has exited.
+    pub fn server_exit(&mut self) -> Option<ExitStatus> {
+        self.server.as_mut().and_then(Proc::exit_status)
+    }
+
+    /// Waits up to `timeout` for the server to exit on its own.
+    pub fn wait_server_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.server.as_mut().and_then(|s| s.wait_timeout(timeout))
+    }
+
+    /// Kills the upstream, as the grader's crash test kills Python.
+    pub fn kill_upstream(&mut self) {
+        if let Some(upstream) = self.upstream.as_mut() {
+            upstream.kill();
+        }
+    }
+
+    /// The end of the server's output.
+    pub fn server_log(&self) -> String {
+        self.server
+            .as_ref()
+            .map(|s| s.log_tail(1500))
+            .unwrap_or_default()
+    }
+
+    /// The path of the sample file the file stages serve.
+    pub fn sample_file(&self) -> PathBuf {
+        self.layout.public().join("sample.txt")
+    }
+
+    /// Runs every check of the stage and returns the results.
+    pub fn run_checks(&mut self) -> Report {
+        let list = checks::for_stage(self.stage, &self.ports, &self.options);
+        let mut report = Report::default();
+        let note = format!(
+            "== stage {} ({}): {} check{}; server: {}",
+            self.stage.id,
+            self.stage.title,
+            list.len(),
+            if list.len() == 1 { "" } else { "s" },
+            self.command_line()
+        );
+        if self.options.print {
+            println!("{note}");
+        }
+        report.notes.push(note);
+        let total = list.len();
+        for (index, check) in list.iter().enumerate() {
+            let result = self.run_one(check, index + 1, total);
+            if self.options.print {
+                print!("{}", result.render());
+            }
+            report.results.push(result);
+        }
+        self.server = None;
+        self.upstream = None;
+        report
+    }
+
+    /// Runs one check, restarting the server first when the grader would.
+    fn run_one(&mut self, check: &Check, number: usize, of: usize) -> CheckResult {
+        let mut result = CheckResult {
+            stage: self.stage.id.to_string(),
+            number,
+            of,
+            title: check.title.clone(),
+            input: check.input.clone(),
+            expected: check.expected.clone(),
+            observed: String::new(),
+            passed: false,
+            duration: Duration::ZERO,
+            server_log: None,
+        };
+        let mut died_before = None;
+        if !check.restart {
+            if let Some(status) = self.server_exit() {
+                died_before = Some(status);
+            }
+        }
+        if check.restart || self.server.is_none() || died_before.is_some() {
+            if let Err(e) = self.restart() {
+                result.observed = format!("the server could not be started: {e:#}");
+                return result;
+            }
+        }
+        let started = Instant::now();
+        let verdict = (check.run)(self);
+        result.duration = started.elapsed();
+        let (mut passed, mut observed) = match verdict {
+            Ok(text) => (true, text),
+            Err(text) => (false, text),
+        };
+        if let Some(status) = died_before {
+            passed = false;
+            observed = format!(
+                "the server had {} after the previous check (restarted for this one); {observed}",
+                describe_status(status)
+            );
+        }
+        if check.must_survive {
+            // A crash caused by the last client closing shows up a moment later.
+            thread::sleep(Duration::from_millis(100));
+            if let Some(status) = self.server_exit() {
+                passed = false;
+                observed = format!("{observed}; but the server {}", describe_status(status));
+            }
+        }
+        result.passed = passed;
+        result.observed = observed;
+        if !passed {
+            result.server_log = Some(self.server_log());
+        }
+        result
+    }
+}
+
+/// For tests: runs stage `id`'s checks against our binary at `binary` on free ports.
+///
+/// Panics if the run cannot be set up (tests may); check failures are in the report.
+pub fn check_ours(id: &str, binary: &str) -> Report {
+    let stage = crate::stages::find(id).unwrap_or_else(|| panic!("unknown stage {id}"));
+    let target = Target::Ours {
+        binary: PathBuf::from(binary),
+    };
+    check_stage(stage, target, Options::for_tests()).unwrap_or_else(|e| panic!("stage {id}: {e:#}"))
+}
+
+/// For tests: starts our binary for stage `id` on free ports in the grader layout (with the
+/// upstream if the stage needs one) and returns the running stage.
+pub fn start_ours(id: &str, binary: &str) -> StageRun {
+    let stage = crate::stages::find(id).unwrap_or_else(|| panic!("unknown stage {id}"));
+    let target = Target::Ours {
+        binary: PathBuf::from(binary),
+    };
+    let mut run =
+        StageRun::new(stage, target, Options::for_tests()).unwrap_or_else(|e| panic!("{e:#}"));
+    run.restart()
+        .unwrap_or_else(|e| panic!("stage {id} did not start: {e:#}"));
+    run
+}
+
+/// Runs one stage's checks against `target`.
+pub fn check_stage(stage: &'static Stage, target: Target, options: Options) -> Result<Report> {
+    let mut run = StageRun::new(stage, target, options)?;
+    Ok(run.run_checks())
+}

@@ -1,0 +1,139 @@
+//! What is being checked: our own stage binary, or any program given as a command line.
+//!
+//! Our binaries follow the command-line contract in ARCHITECTURE.md, so the checker can move them
+//! to free ports (`--port`, `--ports`, `--upstream`) and run several checks side by side. A
+//! student's program (`--cmd '...'`) knows nothing of those flags: it runs on the course's ports,
+//! exactly as the grader runs it, with the config path as its only argument.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use crate::layout::Layout;
+use crate::ports::{free_tcp_ports, free_udp_port};
+use crate::stages::{ServerKind, Stage};
+
+/// The course's ports.
+pub const COURSE_PHASE0_PORT: u16 = 8080;
+pub const COURSE_PHASE1_PORTS: [u16; 4] = [8001, 8002, 8003, 8004];
+pub const COURSE_UPSTREAM_PORT: u16 = 3000;
+
+/// The program under test.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// One of our stage binaries, which accepts the port flags.
+    Ours { binary: PathBuf },
+    /// Any command line, run on the course's default ports.
+    Custom { argv: Vec<String> },
+}
+
+impl Target {
+    /// A target from a shell-style command line such as `'./xps --verbose'`.
+    pub fn custom(command_line: &str) -> Result<Target> {
+        let argv = shell_words::split(command_line)?;
+        if argv.is_empty() {
+            bail!("--cmd is empty");
+        }
+        Ok(Target::Custom { argv })
+    }
+
+    /// True if the program can be moved to other ports.
+    pub fn movable(&self) -> bool {
+        matches!(self, Target::Ours { .. })
+    }
+
+    /// Writes what the command line refers to before the target starts: for our config-driven
+    /// stages on free ports, the grader's config moved to those ports.
+    pub fn prepare(&self, stage: &Stage, ports: &Ports, layout: &Layout) -> Result<()> {
+        if self.movable() && stage.kind == ServerKind::Config {
+            crate::checks::http::config::write(layout, ports)?;
+        }
+        Ok(())
+    }
+
+    /// The full command line that starts this target for `stage` on `ports`.
+    pub fn argv(&self, stage: &Stage, ports: &Ports, layout: &Layout) -> Vec<String> {
+        let config = layout.config_path().to_string_lossy().into_owned();
+        match self {
+            Target::Custom { argv } => {
+                let mut argv = argv.clone();
+                argv.push(config);
+                argv
+            }
+            Target::Ours { binary } => {
+                let mut argv = vec![binary.to_string_lossy().into_owned()];
+                let upstream = format!("127.0.0.1:{}", ports.upstream);
+                match stage.kind {
+                    ServerKind::Tcp | ServerKind::Udp => {
+                        argv.extend(["--port".into(), ports.listen[0].to_string()]);
+                    }
+                    ServerKind::Proxy => {
+                        argv.extend(["--port".into(), ports.listen[0].to_string()]);
+                        argv.extend(["--upstream".into(), upstream]);
+                    }
+                    ServerKind::Core {
+                        upstream: uses_upstream,
+                    } => {
+                        let list: Vec<String> = ports.listen.iter().map(u16::to_string).collect();
+                        argv.extend(["--ports".into(), list.join(",")]);
+                        if uses_upstream {
+                            argv.extend(["--upstream".into(), upstream]);
+                        }
+                    }
+                    // The config names the ports: on free ports, a moved copy of it.
+                    ServerKind::Config => {
+                        let moved = crate::checks::http::config::path(layout, ports);
+                        argv.push(moved.to_string_lossy().into_owned());
+                        return argv;
+                    }
+                }
+                argv.push(config);
+                argv
+            }
+        }
+    }
+}
+
+/// The ports one run uses: the server's listening ports (1 in phase 0, 4 in phase 1) and the
+/// upstream's.
+#[derive(Clone, Debug)]
+pub struct Ports {
+    pub listen: Vec<u16>,
+    pub upstream: u16,
+}
+
+impl Ports {
+    /// The course's ports for this kind of server.
+    pub fn course(kind: ServerKind) -> Ports {
+        let listen = match kind {
+            ServerKind::Core { .. } | ServerKind::Config => COURSE_PHASE1_PORTS.to_vec(),
+            _ => vec![COURSE_PHASE0_PORT],
+        };
+        Ports {
+            listen,
+            upstream: COURSE_UPSTREAM_PORT,
+        }
+    }
+
+    /// Ports the kernel just reported free.
+    pub fn free(kind: ServerKind) -> Result<Ports> {
+        let (listen, upstream) = match kind {
+            ServerKind::Core { .. } | ServerKind::Config => {
+                let mut all = free_tcp_ports(5)?;
+                let upstream = all.pop().unwrap_or(0);
+                (all, upstream)
+            }
+            ServerKind::Udp => (vec![free_udp_port()?], free_tcp_ports(1)?[0]),
+            _ => {
+                let all = free_tcp_ports(2)?;
+                (vec![all[0]], all[1])
+            }
+        };
+        Ok(Ports { listen, upstream })
+    }
+
+    /// The port playing course role `n` (1-based: port 1 is 8001 in phase 1).
+    pub fn role(&self, n: usize) -> u16 {
+        self.listen[n - 1]
+    }
+}

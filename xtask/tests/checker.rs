@@ -1,0 +1,227 @@
+//! The checker's own tests: its checks must fail on broken servers, not only pass on good ones.
+//! The broken servers here are tiny in-process ones, so each failure mode is exact.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use xtask::checks::proxy::{compare, Response};
+use xtask::checks::tcp::{lock_step, ten_clients};
+use xtask::checks::wire::{Reply, Rng};
+use xtask::checks::{file, udp};
+use xtask::ports::{free_tcp_ports, is_bound, Proto};
+use xtask::process::Proc;
+use xtask::procstat::{cpu_time, rss_bytes};
+use xtask::stages;
+use xtask::target::Target;
+
+/// A TCP server on a free port whose per-read reply is `answer(bytes)`.
+fn fake_server(answer: fn(&[u8]) -> Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let reply = answer(&buf[..n]);
+                    if conn.write_all(&reply).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn the_reversal_rule_is_the_graders() {
+    assert_eq!(Reply::Reverse.expected(b"abcd\n"), b"dcba\n");
+    assert_eq!(Reply::Reverse.expected(b"\n"), b"\n");
+    assert_eq!(Reply::Reverse.expected(b"abc"), b"cba");
+    assert_eq!(Reply::Echo.expected(b"abc\n"), b"abc\n");
+}
+
+#[test]
+fn generated_lines_have_the_graders_shape() {
+    let mut rng = Rng::seeded(7);
+    for _ in 0..2000 {
+        let line = rng.line(100);
+        assert!(line.len() <= 100 && line.ends_with(b"\n"));
+        assert!(line[..line.len() - 1].iter().all(u8::is_ascii_alphanumeric));
+    }
+}
+
+#[test]
+fn lock_step_passes_a_correct_server_and_fails_a_wrong_one() {
+    let good = fake_server(|b| Reply::Reverse.expected(b));
+    assert!(lock_step(good, Reply::Reverse).is_ok());
+    // An echo server is not a reversing server (a one-character line would pass, a long one not).
+    let echo = fake_server(|b| b.to_vec());
+    let verdict = lock_step(echo, Reply::Reverse);
+    assert!(verdict.is_err());
+    assert!(lock_step(echo, Reply::Echo).is_ok());
+}
+
+#[test]
+fn a_silent_server_fails_within_the_timeout_instead_of_hanging() {
+    let silent = fake_server(|_| Vec::new());
+    let started = Instant::now();
+    let verdict = ten_clients(silent, Reply::Echo);
+    assert!(verdict.unwrap_err().contains("timeout"));
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_server_that_sends_extra_bytes_fails() {
+    let chatty = fake_server(|b| [Reply::Reverse.expected(b), b"!".to_vec()].concat());
+    assert!(lock_step(chatty, Reply::Reverse).is_err());
+}
+
+#[test]
+fn udp_checks_fail_on_a_wrong_reply() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(&buf[..n], from); // echo, not reversal
+        }
+    });
+    assert!(udp::ten_clients(port).is_err());
+}
+
+#[test]
+fn the_refusal_check_fails_when_data_is_sent() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let _ = conn.write_all(b"Some sample data\n");
+        let (conn2, _) = listener.accept().unwrap();
+        drop(conn2); // the second client is refused properly
+    });
+    assert!(file::refuses(port).is_err());
+    assert!(file::refuses(port).is_ok());
+}
+
+fn response(date: &str, body: &[u8]) -> Response {
+    Response {
+        status_line: "HTTP/1.0 404 File not found".into(),
+        headers: vec![
+            ("Server".into(), "SimpleHTTP/0.6".into()),
+            ("Date".into(), date.into()),
+        ],
+        body: body.to_vec(),
+    }
+}
+
+#[test]
+fn proxy_comparison_allows_one_second_of_date_and_nothing_else() {
+    let a = response("Tue, 25 Nov 2025 06:58:00 GMT", b"x");
+    assert!(compare(&a, &response("Tue, 25 Nov 2025 06:58:01 GMT", b"x")).is_ok());
+    assert!(compare(&a, &response("Tue, 25 Nov 2025 06:58:03 GMT", b"x")).is_err());
+    assert!(compare(&a, &response("Tue, 25 Nov 2025 06:58:00 GMT", b"y")).is_err());
+    let mut no_date = response("", b"x");
+    no_date.headers.pop();
+    assert!(compare(&a, &no_date).is_err());
+    let mut other_server = response("Tue, 25 Nov 2025 06:58:00 GMT", b"x");
+    other_server.headers[0].1 = "eXpServer".into();
+    assert!(compare(&a, &other_server).is_err());
+}
+
+#[test]
+fn listening_ports_are_seen_in_proc_without_connecting() {
+    let ports = free_tcp_ports(2).unwrap();
+    assert_ne!(ports[0], ports[1]);
+    let listener = TcpListener::bind(("0.0.0.0", ports[0])).unwrap();
+    assert!(is_bound(ports[0], Proto::Tcp));
+    drop(listener);
+    assert!(!is_bound(ports[0], Proto::Tcp));
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert!(is_bound(udp.local_addr().unwrap().port(), Proto::Udp));
+}
+
+#[test]
+fn a_started_process_is_killed_with_its_children_on_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let argv: Vec<String> = ["sh", "-c", "sleep 30 & echo started; wait"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut proc = Proc::spawn(&argv, dir.path(), &[], &dir.path().join("log")).unwrap();
+    let pid = proc.pid();
+    assert!(proc.wait_timeout(Duration::from_millis(200)).is_none());
+    assert!(rss_bytes(pid).unwrap() > 0);
+    cpu_time(pid).unwrap();
+    drop(proc);
+    // No live (non-zombie) process of that group remains; zombies wait for init to reap them.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while live_in_group(pid) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !live_in_group(pid),
+        "a child of the killed process is still running"
+    );
+}
+
+/// True if some process that is not a zombie belongs to process group `pgid`.
+fn live_in_group(pgid: u32) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+    })
+}
+
+#[test]
+fn stages_are_found_by_their_course_names() {
+    assert_eq!(stages::find("5-b").unwrap().id, "5b");
+    assert_eq!(stages::find("05").unwrap().id, "5");
+    assert_eq!(stages::find("10").unwrap().binary, Some("stage10_pipe"));
+    assert!(stages::find("0").unwrap().binary.is_none());
+    assert!(stages::find("99").is_none());
+    let checked: Vec<&str> = stages::STAGES
+        .iter()
+        .filter(|s| s.has_checks)
+        .map(|s| s.id)
+        .collect();
+    // The grader has no checks for stages 0, 2 and 5-b; it has them for 1, 3, 4, 5 and 6-13.
+    for id in [
+        "1", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
+    ] {
+        assert!(checked.contains(&id), "stage {id} has no checks");
+    }
+    for id in ["0", "2", "5b"] {
+        assert!(!checked.contains(&id), "stage {id} should have no checks");
+    }
+}
+
+#[test]
+fn a_custom_command_is_split_like_a_shell_and_gets_the_config_path() {
+    let target = Target::custom("./xps --name 'my server'").unwrap();
+    let stage = stages::find("11").unwrap();
+    let layout = xtask::layout::Layout::new().unwrap();
+    let ports = xtask::target::Ports::course(stage.kind);
+    let argv = target.argv(stage, &ports, &layout);
+    assert_eq!(argv[..3], ["./xps", "--name", "my server"]);
+    assert!(argv[3].ends_with("public/xps_config.json"));
+    assert_eq!(ports.listen, [8001, 8002, 8003, 8004]);
+    assert!(layout.app().is_dir() && layout.public().join("sample.txt").is_file());
+    assert_eq!(
+        std::fs::read_to_string(layout.temp().join("file.txt")).unwrap(),
+        "Some sample data\n"
+    );
+}
