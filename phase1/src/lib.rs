@@ -9,7 +9,7 @@
 //! | [`event_loop`] | `xps_loop` | epoll, its registrations, and the loop itself |
 //! | [`pipe`] | `xps_pipe` | bounded one-way queues with source/sink ends |
 //! | [`upstream`] | `xps_upstream` | non-blocking outgoing connections |
-//! | [`file`] | `xps_file` | a file streamed into a pipe, and the public-directory guard |
+//! | [`file`](mod@file) | `xps_file` | a file streamed into a pipe, and the public-directory guard |
 //! | [`session`] | `xps_session` | the node between a client and what serves it: **the extension point** |
 //! | [`buffer`] | `xps_buffer` | a list of byte chunks with an exact length |
 //! | [`logger`] | `xps_logger` | the course's log format over the `log` crate |

@@ -402,7 +402,11 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(2));
             set_ready(&mut core, src, Side::Source); // as an EPOLLIN edge would
         }
-        assert_eq!(core.pipes[pipe].len(), PIPE_THRESHOLD, "never above the threshold");
+        assert_eq!(
+            core.pipes[pipe].len(),
+            PIPE_THRESHOLD,
+            "never above the threshold"
+        );
         assert!(!core.pipes[pipe].is_writable());
         assert!(
             !handle_pipes(&mut core),
@@ -427,7 +431,10 @@ mod tests {
         assert!(end(&mut core, src, Side::Source).ready);
         handle_pipes(&mut core); // this recv hits EAGAIN
         assert!(!end(&mut core, src, Side::Source).ready);
-        assert!(!handle_pipes(&mut core), "nothing left to do: the loop may block");
+        assert!(
+            !handle_pipes(&mut core),
+            "nothing left to do: the loop may block"
+        );
     }
 
     #[test]
@@ -516,7 +523,11 @@ mod tests {
             write(&mut core, one, vec![1; 6]);
         }
         let (moved, full) = transfer(&mut core, one, two);
-        assert_eq!((moved, full), (12, true), "whole chunks, over by at most one");
+        assert_eq!(
+            (moved, full),
+            (12, true),
+            "whole chunks, over by at most one"
+        );
         assert_eq!(core.pipes[one].len(), 12);
         assert_eq!(core.pipes[two].len(), 12);
     }

@@ -70,7 +70,9 @@ fn serve<H: SessionHandler + 'static>(make: impl Fn() -> H + 'static) -> (Core, 
 }
 
 fn head_end(data: &[u8]) -> Option<usize> {
-    data.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+    data.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
 }
 
 /// Answers a complete head with "ok", recording the size of every slice it was offered.
@@ -109,8 +111,14 @@ fn head_fed_one_byte_at_a_time_is_offered_whole() {
     });
     assert_eq!(client.got, b"ok");
     let expected: Vec<usize> = (1..=request.len()).collect();
-    assert_eq!(*seen.borrow(), expected, "each call sees every unconsumed byte");
-    drive(&mut core, |core| core.counts().4 == 0 && core.counts().1 == 0);
+    assert_eq!(
+        *seen.borrow(),
+        expected,
+        "each call sees every unconsumed byte"
+    );
+    drive(&mut core, |core| {
+        core.counts().4 == 0 && core.counts().1 == 0
+    });
 }
 
 /// Consumes one line per call and answers it: checks it is called again while it progresses.

@@ -434,7 +434,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     }
     println!();
     println!(
-        "expserver ({}) vs nginx {} — 1 worker each, access log off, wrk -t{} -d{}s, {} CPUs shared by wrk and the servers",
+        "expserver ({}) vs {} — 1 worker each, access log off, wrk -t{} -d{}s, {} CPUs shared by wrk and the servers",
         if options.debug { "debug build" } else { "release build" },
         nginx_version(&nginx),
         options.threads,

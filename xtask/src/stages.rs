@@ -131,10 +131,34 @@ pub const STAGES: &[Stage] = &[
     stage("11", "upstream", Some("stage11_upstream"), CORE_UP, true),
     stage("12", "file", Some("stage12_file"), CORE_UP, true),
     stage("13", "session", Some("stage13_session"), CORE_UP, true),
-    stage("14", "HTTP request", Some("stage14_http_request"), CORE, true),
-    stage("15", "HTTP response", Some("stage15_http_response"), CORE, true),
-    stage("16", "config", Some("stage16_config"), ServerKind::Config, true),
-    stage("17", "directory browsing", Some("stage17_directory"), ServerKind::Config, true),
+    stage(
+        "14",
+        "HTTP request",
+        Some("stage14_http_request"),
+        CORE,
+        true,
+    ),
+    stage(
+        "15",
+        "HTTP response",
+        Some("stage15_http_response"),
+        CORE,
+        true,
+    ),
+    stage(
+        "16",
+        "config",
+        Some("stage16_config"),
+        ServerKind::Config,
+        true,
+    ),
+    stage(
+        "17",
+        "directory browsing",
+        Some("stage17_directory"),
+        ServerKind::Config,
+        true,
+    ),
 ];
 
 /// Finds a stage by its name ("5b" and "5-b" both work).

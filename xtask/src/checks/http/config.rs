@@ -167,4 +167,37 @@ mod tests {
         assert_eq!(config["workers"], 4);
         assert_eq!(redirect_location(&ports()), "http://localhost:41002/");
     }
+
+    #[test]
+    fn our_server_gets_the_moved_copy_and_a_students_gets_the_graders() {
+        use crate::target::Target;
+        let layout = Layout::new().unwrap();
+        let stage = crate::stages::find("16").unwrap();
+        let ours = Target::Ours {
+            binary: "/bin/xps".into(),
+        };
+        ours.prepare(stage, &ports(), &layout).unwrap();
+        let moved = path(&layout, &ports());
+        assert_eq!(
+            ours.argv(stage, &ports(), &layout),
+            ["/bin/xps".to_string(), moved.to_string_lossy().into_owned()]
+        );
+        let text = fs::read_to_string(&moved).unwrap();
+        assert!(
+            text.contains("41004") && text.contains("localhost:43000"),
+            "{text}"
+        );
+        assert!(!text.contains("8001") && !text.contains(":3000"), "{text}");
+        let course = Ports::course(stage.kind);
+        let student = Target::custom("./xps").unwrap();
+        student.prepare(stage, &course, &layout).unwrap();
+        let argv = student.argv(stage, &course, &layout);
+        assert_eq!(
+            argv,
+            [
+                "./xps".to_string(),
+                layout.config_path().to_string_lossy().into_owned()
+            ]
+        );
+    }
 }
