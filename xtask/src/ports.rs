@@ -100,7 +100,7 @@ pub fn wait_bound(proc: &mut Proc, ports: &[u16], proto: Proto, timeout: Duratio
                 proc.name(),
                 describe_status(status),
                 ports,
-                proc.log_tail(2000)
+                proc.log_excerpt()
             );
         }
         if Instant::now() >= deadline {
@@ -114,7 +114,7 @@ pub fn wait_bound(proc: &mut Proc, ports: &[u16], proto: Proto, timeout: Duratio
                 proc.name(),
                 missing,
                 timeout,
-                proc.log_tail(2000)
+                proc.log_excerpt()
             );
         }
         thread::sleep(Duration::from_millis(20));

@@ -126,6 +126,23 @@ impl Proc {
         tail
     }
 
+    /// The start and the end of the output, for a program that failed: the start holds the
+    /// error message, the end the latest lines (a backtrace alone would hide the message).
+    pub fn log_excerpt(&self) -> String {
+        let mut text = Vec::new();
+        if let Ok(mut file) = File::open(&self.log_path) {
+            let _ = file.read_to_end(&mut text);
+        }
+        if text.len() <= 2000 {
+            return String::from_utf8_lossy(&text).into_owned();
+        }
+        format!(
+            "{}\n...\n{}",
+            String::from_utf8_lossy(&text[..1200]),
+            String::from_utf8_lossy(&text[text.len() - 800..])
+        )
+    }
+
     /// The path of the log file.
     pub fn log_path(&self) -> &Path {
         &self.log_path

@@ -167,7 +167,7 @@ impl StageRun {
     pub fn server_log(&self) -> String {
         self.server
             .as_ref()
-            .map(|s| s.log_tail(1500))
+            .map(|s| s.log_excerpt())
             .unwrap_or_default()
     }
 
