@@ -79,13 +79,19 @@ fn the_client_prints_the_reversed_reply() {
         proc_out
     });
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while client.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = client.try_wait().unwrap() {
+            break status;
+        }
         if std::time::Instant::now() > deadline {
             client.kill().unwrap();
             panic!("the client did not exit after stdin closed");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
     let output = reader.join().unwrap();
-    assert!(output.contains("olleh"), "client output: {output}");
+    assert!(
+        output.contains("olleh"),
+        "client {status}, output: {output:?}"
+    );
 }

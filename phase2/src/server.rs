@@ -30,7 +30,6 @@ pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Res
         let factory = HttpSession::factory(site.clone(), options, None);
         core.listen(addr, PortRole::session(factory))
             .with_context(|| format!("cannot listen on {addr}"))?;
-        phase1::info!("Server listening on http://{addr}");
     }
     core.run().context("the event loop failed")
 }
@@ -50,7 +49,6 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
         let factory = HttpSession::factory(site.clone(), options, Some(listener.clone()));
         core.listen(addr, PortRole::session(factory))
             .with_context(|| format!("cannot listen on {listener}"))?;
-        phase1::info!("Server listening on http://{listener}");
     }
     core.run().context("the event loop failed")
 }

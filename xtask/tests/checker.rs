@@ -10,7 +10,7 @@ use xtask::checks::proxy::{compare, Response};
 use xtask::checks::tcp::{lock_step, ten_clients};
 use xtask::checks::wire::{Reply, Rng};
 use xtask::checks::{file, udp};
-use xtask::ports::{free_tcp_ports, is_bound, Proto};
+use xtask::ports::{free_tcp_ports, is_bound, wait_bound, Proto};
 use xtask::process::Proc;
 use xtask::procstat::{cpu_time, rss_bytes};
 use xtask::stages;
@@ -146,6 +146,36 @@ fn listening_ports_are_seen_in_proc_without_connecting() {
     assert!(!is_bound(ports[0], Proto::Tcp));
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     assert!(is_bound(udp.local_addr().unwrap().port(), Proto::Udp));
+}
+
+#[test]
+fn a_server_is_ready_only_when_it_holds_the_port_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_tcp_ports(2).unwrap();
+    let (port, other_port) = (ports[0], ports[1]);
+    // Somebody else listens on the port; the program under test never does.
+    let _other = TcpListener::bind(("0.0.0.0", port)).unwrap();
+    let argv: Vec<String> = ["sleep", "30"].iter().map(|s| s.to_string()).collect();
+    let mut proc = Proc::spawn(&argv, dir.path(), &[], &dir.path().join("log")).unwrap();
+    let err = wait_bound(&mut proc, &[port], Proto::Tcp, Duration::from_millis(500)).unwrap_err();
+    assert!(err.to_string().contains("was not listening"), "{err}");
+    // A program that does listen is seen.
+    let script = format!(
+        "import socket,time; s=socket.socket(); s.bind(('0.0.0.0',{})); s.listen(); time.sleep(30)",
+        other_port
+    );
+    let argv: Vec<String> = ["python3", "-c", &script]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut server = Proc::spawn(&argv, dir.path(), &[], &dir.path().join("log2")).unwrap();
+    wait_bound(
+        &mut server,
+        &[other_port],
+        Proto::Tcp,
+        Duration::from_secs(10),
+    )
+    .unwrap();
 }
 
 #[test]
