@@ -74,10 +74,30 @@ pub fn init() {
 
 /// `phase1::connection::close` becomes `connection::close`: the module and the function,
 /// which is what a reader needs to find the line. Closures add `::{{closure}}`, dropped here.
+/// A trait method implemented elsewhere (`<phase2::session::HttpSession as
+/// phase1::session::SessionHandler>::on_client_data`) is named after its type:
+/// `HttpSession::on_client_data`.
 pub fn short_function_name(path: &str) -> String {
+    let unqualified;
+    let path = match qualified_parts(path) {
+        Some((type_path, rest)) => {
+            let type_name = type_path.rsplit("::").next().unwrap_or(type_path);
+            unqualified = format!("{type_name}::{rest}");
+            unqualified.as_str()
+        }
+        None => path,
+    };
     let parts: Vec<&str> = path.split("::").filter(|p| !p.starts_with('{')).collect();
     let start = parts.len().saturating_sub(2);
     parts[start..].join("::")
+}
+
+/// Splits `<Type as Trait>::rest` into `("Type", "rest")`; `None` for a plain path.
+fn qualified_parts(path: &str) -> Option<(&str, &str)> {
+    let inner = path.strip_prefix('<')?;
+    let (type_path, after_as) = inner.split_once(" as ")?;
+    let (_trait_path, rest) = after_as.split_once(">::")?;
+    Some((type_path, rest))
 }
 
 /// One formatted line, without colours: ` INFO  connection::close() : peer closed connection`.
@@ -148,6 +168,12 @@ mod tests {
             "connection::close"
         );
         assert_eq!(short_function_name("main"), "main");
+        assert_eq!(
+            short_function_name(
+                "<phase2::session::HttpSession as phase1::session::SessionHandler>::on_client_data"
+            ),
+            "HttpSession::on_client_data"
+        );
         assert_eq!(
             short_function_name("phase1::listener::accept::{{closure}}"),
             "listener::accept"
