@@ -29,10 +29,22 @@ pub enum Target {
 
 impl Target {
     /// A target from a shell-style command line such as `'./xps --verbose'`.
+    ///
+    /// The program runs with the grader layout's `app/` as its working directory, so a program
+    /// path with a slash in it (`./xps`, `build/xps`) is made absolute here, against the
+    /// directory the checker was started from, where the user typed it. A bare name (`python3`)
+    /// is left for `PATH` to find.
     pub fn custom(command_line: &str) -> Result<Target> {
-        let argv = shell_words::split(command_line)?;
-        if argv.is_empty() {
+        let mut argv = shell_words::split(command_line)?;
+        let Some(program) = argv.first_mut() else {
             bail!("--cmd is empty");
+        };
+        if program.contains('/') && !program.starts_with('/') {
+            let absolute = std::env::current_dir()?.join(&*program);
+            if !absolute.exists() {
+                bail!("--cmd: {} does not exist", absolute.display());
+            }
+            *program = absolute.to_string_lossy().into_owned();
         }
         Ok(Target::Custom { argv })
     }
