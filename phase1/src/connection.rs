@@ -66,6 +66,12 @@ impl Connection {
     pub fn peer(&self) -> Option<SocketAddr> {
         self.peer
     }
+
+    /// Send small writes at once (`TCP_NODELAY` on) or let Nagle's algorithm hold them back
+    /// until earlier bytes are acknowledged (the default).
+    pub(crate) fn set_nodelay(&self, on: bool) -> std::io::Result<()> {
+        self.socket.set_nodelay(on)
+    }
 }
 
 /// Wrap a connected socket (its blocking mode already set) and register it with epoll.

@@ -326,3 +326,146 @@ fn a_vanished_client_ends_its_session() {
     // The deadline handler's send hits a closed socket; everything is torn down.
     drive(&mut core, |core| core.counts() == (1, 0, 0, 0, 0));
 }
+
+/// Answers each line with a file, holding the next line back while the file streams; with
+/// `resume` false it forgets to call `resume_input`.
+struct FilePerLine {
+    path: std::path::PathBuf,
+    streaming: bool,
+    resume: bool,
+}
+
+impl SessionHandler for FilePerLine {
+    fn on_client_data(&mut self, ctx: &mut SessionCtx<'_>, data: &[u8]) -> usize {
+        if self.streaming {
+            return 0; // the next line waits in the pipe
+        }
+        let Some(i) = data.iter().position(|b| *b == b'\n') else {
+            return 0;
+        };
+        ctx.send(format!("[{}]", String::from_utf8_lossy(&data[..i])));
+        ctx.send_file(std::fs::File::open(&self.path).unwrap())
+            .unwrap();
+        self.streaming = true;
+        i + 1
+    }
+
+    fn on_file_done(&mut self, ctx: &mut SessionCtx<'_>) {
+        self.streaming = false;
+        if self.resume {
+            ctx.resume_input();
+        }
+    }
+}
+
+#[test]
+fn resume_input_offers_held_bytes_again_after_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    // Several chunks, so the file is still streaming when the later lines are offered.
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &content).unwrap();
+    let expected = [&b"[a]"[..], &content, b"[b]", &content, b"[c]", &content].concat();
+
+    let file = path.clone();
+    let (mut core, addr) = serve(move || FilePerLine {
+        path: file.clone(),
+        streaming: false,
+        resume: true,
+    });
+    let mut client = Client::connect(addr);
+    client.send(b"a\nb\nc\n"); // all three in one write: b and c wait for the file before them
+    drive(&mut core, |_| {
+        client.poll();
+        client.got.len() >= expected.len()
+    });
+    assert!(
+        client.got == expected,
+        "responses out of order or incomplete"
+    );
+
+    // Without resume_input the held lines are not offered again until new bytes arrive.
+    let (mut core, addr) = serve(move || FilePerLine {
+        path: path.clone(),
+        streaming: false,
+        resume: false,
+    });
+    let mut client = Client::connect(addr);
+    client.send(b"a\nb\n");
+    drive(&mut core, |_| {
+        client.poll();
+        client.got.len() >= 3 + content.len()
+    });
+    for _ in 0..20 {
+        core.turn(Some(Duration::from_millis(5)));
+    }
+    client.poll();
+    assert_eq!(
+        client.got.len(),
+        3 + content.len(),
+        "b was answered unasked"
+    );
+    client.send(b"x");
+    drive(&mut core, |_| {
+        client.poll();
+        client.got.len() >= 2 * (3 + content.len())
+    });
+    assert_eq!(&client.got[3 + content.len()..][..3], b"[b]");
+}
+
+/// Turns `TCP_NODELAY` on (or leaves it) and says whether that worked.
+struct NoDelay {
+    on: bool,
+}
+
+impl SessionHandler for NoDelay {
+    fn on_start(&mut self, ctx: &mut SessionCtx<'_>) {
+        let result = if self.on {
+            ctx.set_nodelay(true)
+        } else {
+            Ok(())
+        };
+        ctx.send(if result.is_ok() { "ok" } else { "err" });
+    }
+
+    fn on_client_data(&mut self, _ctx: &mut SessionCtx<'_>, _data: &[u8]) -> usize {
+        0
+    }
+}
+
+/// `TCP_NODELAY` of the server-side socket of `client` (the core runs in this process, so its
+/// socket is one of this process's descriptors).
+fn server_side_nodelay(client: &TcpStream) -> bool {
+    use std::os::fd::BorrowedFd;
+    let (ours, theirs) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+    for entry in std::fs::read_dir("/proc/self/fd").unwrap() {
+        let Ok(fd) = entry.unwrap().file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // SAFETY: `SockRef` only queries the descriptor and never closes it. If another test
+        // thread closes or reuses the number meanwhile, the queries fail or describe another
+        // socket, which cannot have both addresses; a non-socket makes them fail.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let socket = socket2::SockRef::from(&borrowed);
+        let peer = socket.peer_addr().ok().and_then(|a| a.as_socket());
+        let local = socket.local_addr().ok().and_then(|a| a.as_socket());
+        if peer == Some(ours) && local == Some(theirs) {
+            return socket.nodelay().unwrap();
+        }
+    }
+    panic!("no server-side socket for {ours}");
+}
+
+#[test]
+fn set_nodelay_reaches_the_client_socket() {
+    for on in [false, true] {
+        let (mut core, addr) = serve(move || NoDelay { on });
+        let mut client = Client::connect(addr);
+        drive(&mut core, |_| {
+            client.poll();
+            client.got.len() >= 2
+        });
+        assert_eq!(client.got, b"ok");
+        assert_eq!(server_side_nodelay(&client.stream), on);
+    }
+}

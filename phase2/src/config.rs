@@ -7,10 +7,14 @@
 //! meets a route of type "file_serve" without a folder. Like the course's parson code, unknown keys
 //! (`workers`, `gzip_level`, ...) are ignored and missing lists are empty; unlike it, a config that
 //! cannot work is refused at start-up with a message naming the file and the place.
+//!
+//! One top-level key is ours, not the course's: `keep_alive_timeout_ms` (an extension key, see
+//! [`Config::keep_alive_timeout`]), read only by `expserver`.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -44,6 +48,10 @@ pub const DEFAULT_CONFIG_JSON: &str = r#"{
 }
 "#;
 
+/// The longest `keep_alive_timeout_ms` accepted: one hour. Anything longer is more likely a
+/// value in the wrong unit than a wish.
+pub const MAX_KEEP_ALIVE_TIMEOUT_MS: i64 = 3_600_000;
+
 /// A config that could not be loaded: where, and what is wrong, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -76,6 +84,11 @@ pub struct Config {
     pub server_name: String,
     /// Worker threads (stage 23); 1 when absent.
     pub workers: usize,
+    /// `keep_alive_timeout_ms`, an **extension key** (not in the course's schema): how long
+    /// `expserver` keeps an idle persistent connection open waiting for the next request. `None`
+    /// when absent (the server's default applies); `0` turns keep-alive off. Only `expserver`
+    /// reads it; the course stages close after every response and ignore it.
+    pub keep_alive_timeout: Option<Duration>,
     pub servers: Vec<Server>,
 }
 
@@ -184,6 +197,8 @@ struct RawConfig {
     server_name: Option<String>,
     #[serde(default)]
     workers: Option<i64>,
+    #[serde(default)]
+    keep_alive_timeout_ms: Option<i64>,
     servers: Option<Vec<RawServer>>,
 }
 
@@ -371,6 +386,18 @@ impl Checker<'_> {
             Some(n) if (1..=1024).contains(&n) => n as usize,
             Some(n) => return Err(self.error("workers", format!("{n} is not between 1 and 1024"))),
         };
+        let keep_alive_timeout = match raw.keep_alive_timeout_ms {
+            None => None,
+            Some(ms) if (0..=MAX_KEEP_ALIVE_TIMEOUT_MS).contains(&ms) => {
+                Some(Duration::from_millis(ms as u64))
+            }
+            Some(ms) => {
+                return Err(self.error(
+                    "keep_alive_timeout_ms",
+                    format!("{ms} is not between 0 and {MAX_KEEP_ALIVE_TIMEOUT_MS}"),
+                ))
+            }
+        };
         let servers = servers
             .into_iter()
             .enumerate()
@@ -380,6 +407,7 @@ impl Checker<'_> {
             path: None,
             server_name: raw.server_name.unwrap_or_else(|| "eXpServer".to_string()),
             workers,
+            keep_alive_timeout,
             servers,
         })
     }
@@ -698,6 +726,23 @@ mod tests {
         assert_eq!(url(8002, Some("zzz")), "http://any/");
         // Two servers share 8001 and 8002: each listener appears once.
         assert_eq!(config.all_listeners(), [listener(8001), listener(8002)]);
+    }
+
+    #[test]
+    fn keep_alive_timeout_extension_key() {
+        let servers = r#""servers": [{"listeners": [{"host": "127.0.0.1", "port": 1}]}]"#;
+        assert_eq!(load(&format!("{{{servers}}}")).keep_alive_timeout, None);
+        let config = load(&format!("{{\"keep_alive_timeout_ms\": 300, {servers}}}"));
+        assert_eq!(config.keep_alive_timeout, Some(Duration::from_millis(300)));
+        let config = load(&format!("{{\"keep_alive_timeout_ms\": 0, {servers}}}"));
+        assert_eq!(config.keep_alive_timeout, Some(Duration::ZERO));
+        for bad in ["-1", "3600001"] {
+            let error = load_err(&format!("{{\"keep_alive_timeout_ms\": {bad}, {servers}}}"));
+            assert!(
+                error.message.starts_with("keep_alive_timeout_ms: "),
+                "{error}"
+            );
+        }
     }
 
     #[test]

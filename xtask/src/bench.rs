@@ -9,9 +9,12 @@
 //! - requests/s through the reverse proxy to a fixed upstream (a separate nginx answering a small
 //!   fixed body, shared by both proxies so neither proxy's upstream is faster).
 //!
-//! The course's server closes the connection after every response. If `expserver` does not keep
-//! connections alive, every row sends `Connection: close` to both servers, so both pay for a new
-//! connection per request and the comparison stays fair; the table says which mode was used.
+//! The course's stages close the connection after every response; `expserver` keeps it alive
+//! for files (not through its reverse proxy, which closes when the upstream does). Before each
+//! row the bench asks `expserver` twice on one connection: if the connection survives, both
+//! servers are measured with keep-alive (wrk's default), otherwise wrk sends `Connection: close`
+//! to both, so both pay for a new connection per request and the comparison stays fair. The
+//! table says which mode each row used ("kept" or "new").
 //! The numbers depend on the machine and on whatever else runs on it; nothing here asserts on
 //! them.
 

@@ -41,9 +41,6 @@ impl Target {
         };
         if program.contains('/') && !program.starts_with('/') {
             let absolute = std::env::current_dir()?.join(&*program);
-            if !absolute.exists() {
-                bail!("--cmd: {} does not exist", absolute.display());
-            }
             *program = absolute.to_string_lossy().into_owned();
         }
         Ok(Target::Custom { argv })
@@ -147,5 +144,31 @@ impl Ports {
     /// The port playing course role `n` (1-based: port 1 is 8001 in phase 1).
     pub fn role(&self, n: usize) -> u16 {
         self.listen[n - 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    fn program(command_line: &str) -> String {
+        match Target::custom(command_line).unwrap() {
+            Target::Custom { argv } => argv[0].clone(),
+            Target::Ours { .. } => unreachable!("custom() makes a custom target"),
+        }
+    }
+
+    #[test]
+    fn a_relative_program_path_is_resolved_where_the_user_typed_it() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(program("./xps --flag"), cwd.join("./xps").to_string_lossy());
+        assert_eq!(program("build/xps"), cwd.join("build/xps").to_string_lossy());
+    }
+
+    #[test]
+    fn absolute_paths_and_bare_names_are_left_alone() {
+        assert_eq!(program("/usr/bin/xps"), "/usr/bin/xps");
+        assert_eq!(program("python3 server.py"), "python3");
+        assert!(Target::custom("   ").is_err());
     }
 }

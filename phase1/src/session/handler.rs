@@ -44,7 +44,8 @@ pub trait SessionHandler {
     /// `data` is every client byte received and not yet consumed. Return how many bytes from
     /// the front were consumed; the rest stays buffered in the client pipe. If you consumed
     /// some, you are called again right away with the rest; if none, only once more bytes
-    /// arrive. Unconsumed bytes fill the pipe, and at 1 MB the client is no longer read.
+    /// arrive or you call [`SessionCtx::resume_input`]. Unconsumed bytes fill the pipe, and at
+    /// 1 MB the client is no longer read.
     fn on_client_data(&mut self, ctx: &mut SessionCtx<'_>, data: &[u8]) -> usize;
 
     /// The client will send nothing more; `unconsumed` is what was left. Default: close.
@@ -232,6 +233,46 @@ impl SessionCtx<'_> {
             pipe.set_sink_wants(1);
         }
         Ok(())
+    }
+
+    /// Offer the client bytes left unconsumed again, at the next turn of the loop, even if no
+    /// new byte arrives. [`SessionHandler::on_client_data`] normally hears about bytes it left
+    /// unconsumed only once more arrive; a handler that left them on purpose (an HTTP session
+    /// holding a pipelined request while a file response streams) calls this when it is ready
+    /// for them, typically in [`SessionHandler::on_file_done`]. Nothing happens if no bytes are
+    /// waiting, while proxying or closing, or after the client's end of input (the handler was
+    /// given the rest in [`SessionHandler::on_client_eof`]). Inside `on_client_data` the return
+    /// value decides instead: consuming some bytes already gets the rest offered again.
+    pub fn resume_input(&mut self) {
+        let Some(session) = self.session() else {
+            return;
+        };
+        if session.input != Input::Handler {
+            return;
+        }
+        let from_client = session.client_sink.pipe;
+        if let Some(pipe) = from_client.and_then(|p| self.core.pipes.get_mut(p)) {
+            pipe.set_sink_wants(1);
+        }
+    }
+
+    /// Turn Nagle's algorithm off for the client (`TCP_NODELAY`), so a small write leaves at
+    /// once instead of waiting for the client to acknowledge earlier bytes. One request per
+    /// connection never needs it; a connection that carries answer after answer does: the tail
+    /// of one answer would otherwise wait for the client's delayed acknowledgement (up to 40 ms
+    /// on Linux) while the client waits for that tail.
+    pub fn set_nodelay(&mut self, on: bool) -> std::io::Result<()> {
+        let id = self.id;
+        let client = self
+            .core
+            .sessions
+            .get(id)
+            .map(|s| s.client)
+            .ok_or_else(|| std::io::Error::other(SessionError::Gone))?;
+        match self.core.connections.get(client) {
+            Some(connection) => connection.set_nodelay(on),
+            None => Err(std::io::Error::other(SessionError::Gone)),
+        }
     }
 
     /// Stop reading the client and close it once everything queued, and the file being

@@ -24,7 +24,10 @@
 //! ([`SessionHandler::on_client_data`], returning how many it consumed) and acts through a
 //! [`SessionCtx`]: [`send`](SessionCtx::send) a few bytes, [`send_file`](SessionCtx::send_file)
 //! an open file, [`proxy`](SessionCtx::proxy) to an upstream, [`close`](SessionCtx::close)
-//! after flushing, [`abort`](SessionCtx::abort), [`set_deadline`](SessionCtx::set_deadline).
+//! after flushing, [`abort`](SessionCtx::abort), [`set_deadline`](SessionCtx::set_deadline),
+//! [`resume_input`](SessionCtx::resume_input) to be offered bytes it left waiting (the next
+//! pipelined request, once a response has finished), and
+//! [`set_nodelay`](SessionCtx::set_nodelay) for a connection that carries answer after answer.
 //! Stage 13's own handlers are in [`builtin`]; phase 2's HTTP session is another handler.
 //!
 //! ```no_run

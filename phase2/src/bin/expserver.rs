@@ -2,12 +2,16 @@
 //! runs the embedded default (the course's servers: files with directory listing from `public/`
 //! in the working directory on 8001, `/redirect` there to 8002, a reverse proxy to
 //! localhost:3000 on 8002, a redirect to the course site on 8003).
+//!
+//! Unlike the course stages it keeps connections alive (HTTP/1.1 persistent connections, see
+//! `phase2::session`), which the config's extension key `keep_alive_timeout_ms` tunes (`0` turns
+//! it off).
 
 use std::path::PathBuf;
 
 use clap::Parser;
 use phase2::config::Config;
-use phase2::session::{Directories, Options, ResponseStyle};
+use phase2::session::{Directories, KeepAlive, Options, ResponseStyle};
 
 #[derive(Parser)]
 #[command(about = "eXpServer: static files, directory listings, reverse proxy and redirects")]
@@ -26,9 +30,26 @@ fn main() -> anyhow::Result<()> {
             Config::embedded_default()?
         }
     };
+    let keep_alive = match config.keep_alive_timeout {
+        Some(timeout) if timeout.is_zero() => None,
+        Some(timeout) => Some(KeepAlive {
+            idle_timeout: timeout,
+            ..KeepAlive::default()
+        }),
+        None => Some(KeepAlive::default()),
+    };
+    match keep_alive {
+        Some(keep_alive) => phase1::info!(
+            "keep-alive on: idle connections close after {} ms, at most {} requests each",
+            keep_alive.idle_timeout.as_millis(),
+            keep_alive.max_requests
+        ),
+        None => phase1::info!("keep-alive off: one request per connection"),
+    }
     let options = Options {
         responses: ResponseStyle::Builder,
         directories: Directories::List,
+        keep_alive,
     };
     phase2::server::run_config(config, options)
 }

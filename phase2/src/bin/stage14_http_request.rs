@@ -26,6 +26,7 @@ fn main() -> anyhow::Result<()> {
     let options = Options {
         responses: ResponseStyle::Handwritten,
         directories: Directories::NotFound,
+        keep_alive: None,
     };
     phase2::server::run_folder(&args.ports, &args.public, options)
 }

@@ -24,6 +24,7 @@ fn main() -> anyhow::Result<()> {
     let options = Options {
         responses: ResponseStyle::Builder,
         directories: Directories::NotFound,
+        keep_alive: None,
     };
     phase2::server::run_config(config, options)
 }

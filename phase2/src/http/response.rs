@@ -7,7 +7,8 @@
 //!
 //! Every response the server makes itself carries `Server: eXpServer`, a `Date`,
 //! `Access-Control-Allow-Origin: *`, a `Content-Length` and `Connection: close` (the course never
-//! keeps a connection alive, and saying so stops clients such as Node's fetch from trying).
+//! keeps a connection alive, and saying so stops clients such as Node's fetch from trying). The
+//! finished server's keep-alive replaces or removes that last header on a connection it keeps.
 
 use std::time::SystemTime;
 
@@ -74,6 +75,11 @@ impl Response {
     /// Set a header, replacing any existing one of that name whatever its case.
     pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
         self.headers.set(name, value);
+    }
+
+    /// Remove a header (any case), e.g. `Connection` on a kept HTTP/1.1 connection.
+    pub fn remove_header(&mut self, name: &str) {
+        self.headers.remove(name);
     }
 
     /// Put a small body in the response, with its type and length.

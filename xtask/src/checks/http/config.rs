@@ -189,13 +189,13 @@ mod tests {
         );
         assert!(!text.contains("8001") && !text.contains(":3000"), "{text}");
         let course = Ports::course(stage.kind);
-        let student = Target::custom("./xps").unwrap();
+        let student = Target::custom("xps").unwrap();
         student.prepare(stage, &course, &layout).unwrap();
         let argv = student.argv(stage, &course, &layout);
         assert_eq!(
             argv,
             [
-                "./xps".to_string(),
+                "xps".to_string(),
                 layout.config_path().to_string_lossy().into_owned()
             ]
         );
