@@ -32,8 +32,10 @@ fn stage08_burns_a_core_on_an_idle_connection() {
     let run = start_ours("8", env!("CARGO_BIN_EXE_stage08_nonblocking"));
     let pid = run.server_pid().unwrap();
     let percent = idle_cpu(pid, run.ports.role(1), Duration::from_secs(3)).unwrap();
+    // A busy loop takes a whole core when it has one; the other tests in this file run floods
+    // at the same time on a 2-core CI machine, so ask only for a quarter (stage 9 stays < 1 %).
     assert!(
-        percent > 50.0,
+        percent > 25.0,
         "stage 8 used only {percent:.1} % of a core with an idle client"
     );
 }
