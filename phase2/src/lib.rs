@@ -4,11 +4,13 @@
 //! crate holds the pieces that do that, each its own module:
 //! - [`http`]: the hand-written request parser and the response builder (stages 14, 15);
 //! - [`config`]: the course's JSON config and the lookup of a request's route (stage 16);
-//! - [`resolve`]: turning a URL path into a file inside the served folder, safely;
+//! - [`resolve`]: turning a URL path into a file inside the served folder, safely (with
+//!   `beneath`, its one-system-call way for plain files);
 //! - [`mime`]: the `Content-Type` of a file;
 //! - [`directory`]: the HTML listing of a folder (stage 17);
 //! - [`session`]: the HTTP session plugged into the phase-1 core, and [`server`] to start one.
 
+mod beneath;
 pub mod config;
 pub mod directory;
 pub mod http;

@@ -241,12 +241,12 @@ fn stages_are_found_by_their_course_names() {
 
 #[test]
 fn a_custom_command_is_split_like_a_shell_and_gets_the_config_path() {
-    let target = Target::custom("./xps --name 'my server'").unwrap();
+    let target = Target::custom("xps --name 'my server'").unwrap();
     let stage = stages::find("11").unwrap();
     let layout = xtask::layout::Layout::new().unwrap();
     let ports = xtask::target::Ports::course(stage.kind);
     let argv = target.argv(stage, &ports, &layout);
-    assert_eq!(argv[..3], ["./xps", "--name", "my server"]);
+    assert_eq!(argv[..3], ["xps", "--name", "my server"]);
     assert!(argv[3].ends_with("public/xps_config.json"));
     assert_eq!(ports.listen, [8001, 8002, 8003, 8004]);
     assert!(layout.app().is_dir() && layout.public().join("sample.txt").is_file());

@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         responses: ResponseStyle::Builder,
         directories: Directories::List,
         keep_alive,
+        inline_small_files: true,
     };
     phase2::server::run_config(config, options)
 }

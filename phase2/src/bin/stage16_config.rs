@@ -25,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         responses: ResponseStyle::Builder,
         directories: Directories::NotFound,
         keep_alive: None,
+        inline_small_files: false,
     };
     phase2::server::run_config(config, options)
 }

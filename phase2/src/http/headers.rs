@@ -5,8 +5,6 @@
 //! in arrival order (`xps_keyval_t`); we do the same, because order matters when a request head is
 //! re-serialised for an upstream, and a list of a dozen entries is faster to scan than a map.
 
-use std::fmt::Write as _;
-
 /// One `Name: value` field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
@@ -100,8 +98,10 @@ impl Headers {
     /// `xps_http_serialize_headers`, with CRLF instead of LF because strict clients need it).
     pub fn serialize_into(&self, out: &mut String) {
         for h in &self.fields {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "{}: {}\r\n", h.name, h.value);
+            out.push_str(&h.name);
+            out.push_str(": ");
+            out.push_str(&h.value);
+            out.push_str("\r\n");
         }
     }
 }

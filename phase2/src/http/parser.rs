@@ -260,7 +260,7 @@ impl RequestParser {
                 Ok(Step::Continue) => {}
                 Ok(Step::Done) => {
                     let finished = self.finish();
-                    *self = RequestParser::with_limit(self.limit);
+                    self.start_over();
                     return match finished {
                         Ok(request) => Ok(Parse::Complete {
                             request,
@@ -273,6 +273,20 @@ impl RequestParser {
             }
         }
         Ok(Parse::Partial)
+    }
+
+    /// Get ready for the next head. The two buffers keep their memory: on a kept connection
+    /// every request would otherwise grow them again from nothing, byte by byte.
+    fn start_over(&mut self) {
+        let mut head = std::mem::take(&mut self.head);
+        let mut fields = std::mem::take(&mut self.fields);
+        head.clear();
+        fields.clear();
+        *self = RequestParser {
+            head,
+            fields,
+            ..RequestParser::with_limit(self.limit)
+        };
     }
 
     fn fail(&mut self, error: ParseError) -> Result<Parse, ParseError> {
