@@ -162,7 +162,10 @@ mod tests {
     fn a_relative_program_path_is_resolved_where_the_user_typed_it() {
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(program("./xps --flag"), cwd.join("./xps").to_string_lossy());
-        assert_eq!(program("build/xps"), cwd.join("build/xps").to_string_lossy());
+        assert_eq!(
+            program("build/xps"),
+            cwd.join("build/xps").to_string_lossy()
+        );
     }
 
     #[test]
