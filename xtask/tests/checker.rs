@@ -6,7 +6,8 @@ use std::net::{TcpListener, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use xtask::checks::proxy::{compare, Response};
+use xtask::checks::http::client::Response;
+use xtask::checks::proxy::compare;
 use xtask::checks::tcp::{lock_step, ten_clients};
 use xtask::checks::wire::{Reply, Rng};
 use xtask::checks::{file, udp};
@@ -114,6 +115,8 @@ fn the_refusal_check_fails_when_data_is_sent() {
 fn response(date: &str, body: &[u8]) -> Response {
     Response {
         status_line: "HTTP/1.0 404 File not found".into(),
+        status: 404,
+        crlf: true,
         headers: vec![
             ("Server".into(), "SimpleHTTP/0.6".into()),
             ("Date".into(), date.into()),

@@ -7,89 +7,21 @@
 //! allows the two `Date` values to differ by at most one second.
 
 use std::io::ErrorKind;
-use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use super::wire::{connect, read_to_close, read_upto, send, show, End};
+use super::http::client::{exchange, Body, Response};
+use super::wire::{connect, read_to_close, send, show, End};
 use super::Verdict;
 use crate::runner::StageRun;
-
-/// How long a whole HTTP response may take.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A response split into its parts.
-#[derive(Debug)]
-pub struct Response {
-    pub status_line: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
 
 /// Sends `GET path` to `port` the way a browser's fetch does (HTTP/1.1, keep-alive) and reads
 /// one response, framed by `Content-Length` or by the close.
 pub fn get(port: u16, path: &str) -> Result<Response, String> {
-    let mut stream = connect(port).map_err(|e| format!("cannot connect to port {port}: {e}"))?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: keep-alive\r\nAccept: */*\r\nUser-Agent: xtask\r\n\r\n"
     );
-    send(&mut stream, request.as_bytes())
-        .map_err(|e| format!("sending the request failed: {e}"))?;
-    read_response(&mut stream)
-}
-
-/// Reads one HTTP response.
-fn read_response(stream: &mut TcpStream) -> Result<Response, String> {
-    let mut raw = Vec::new();
-    let head_end = loop {
-        if let Some(pos) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-        let (more, end) = read_upto(stream, 1, HTTP_TIMEOUT);
-        if more.is_empty() {
-            return Err(format!(
-                "incomplete response head {} ({})",
-                show(&raw),
-                end.describe()
-            ));
-        }
-        raw.extend_from_slice(&more);
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end - 4]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default().to_string();
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect();
-    let length = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse::<usize>().ok());
-    let mut body = raw[head_end..].to_vec();
-    match length {
-        Some(length) if body.len() < length => {
-            let (more, end) = read_upto(stream, length - body.len(), HTTP_TIMEOUT);
-            body.extend_from_slice(&more);
-            if body.len() < length {
-                return Err(format!(
-                    "the body stopped after {} of {length} bytes ({})",
-                    body.len(),
-                    end.describe()
-                ));
-            }
-        }
-        Some(_) => {}
-        None => {
-            let (more, _) = read_to_close(stream, 16 << 20, HTTP_TIMEOUT);
-            body.extend_from_slice(&more);
-        }
-    }
-    Ok(Response {
-        status_line,
-        headers,
-        body,
-    })
+    exchange(port, request.as_bytes(), Body::Read, false).map(|e| e.response)
 }
 
 /// Parses an HTTP date such as `Tue, 25 Nov 2025 06:58:00 GMT`.
