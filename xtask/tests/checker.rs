@@ -79,6 +79,31 @@ fn a_silent_server_fails_within_the_timeout_instead_of_hanging() {
     assert!(started.elapsed() < Duration::from_secs(30));
 }
 
+/// A reversing server that serves one connection at a time, like stage 2's iterative server.
+fn iterative_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = conn.read(&mut buf) {
+                if n == 0 || conn.write_all(&Reply::Reverse.expected(&buf[..n])).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn ten_clients_fails_a_server_that_serves_one_client_at_a_time() {
+    // The first client is answered; the others wait behind it because it stays connected.
+    let verdict = ten_clients(iterative_server(), Reply::Reverse);
+    assert!(verdict.unwrap_err().contains("timeout"));
+}
+
 #[test]
 fn a_server_that_sends_extra_bytes_fails() {
     let chatty = fake_server(|b| [Reply::Reverse.expected(b), b"!".to_vec()].concat());

@@ -1,6 +1,7 @@
 //! The grader's TCP text checks: lock-step strings, ten clients at once, a client that leaves,
 //! and stage 1's exit on disconnect.
 
+use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use crate::runner::StageRun;
 pub const LINES: usize = 1000;
 
 /// Sends one line and checks the reply; `what` names the message in a failure.
-fn round_trip(stream: &mut std::net::TcpStream, line: &[u8], reply: Reply, what: &str) -> Verdict {
+fn round_trip(stream: &mut TcpStream, line: &[u8], reply: Reply, what: &str) -> Verdict {
     let expected = reply.expected(line);
     send(stream, line).map_err(|e| format!("{what}: sending {} failed: {e}", show(line)))?;
     let (got, end) = read_upto(stream, expected.len(), REPLY_TIMEOUT);
@@ -52,25 +53,33 @@ pub fn lock_step(port: u16, reply: Reply) -> Verdict {
 }
 
 /// multipleClients: 10 clients connect at once, client i sends `string-i\n`.
+///
+/// As in the grader, every client stays connected until all ten have had their answer (or timed
+/// out), and only then are they all closed. A client that closed as soon as it was answered
+/// would let an iterative server, which serves one connection at a time, pass.
 pub fn ten_clients(port: u16, reply: Reply) -> Verdict {
     let handles: Vec<_> = (0..10)
         .map(|i| {
-            thread::spawn(move || -> Verdict {
+            thread::spawn(move || -> Result<TcpStream, String> {
                 let line = format!("string-{i}\n").into_bytes();
                 let mut stream =
                     connect(port).map_err(|e| format!("client {i}: cannot connect: {e}"))?;
-                round_trip(&mut stream, &line, reply, &format!("client {i}"))
+                round_trip(&mut stream, &line, reply, &format!("client {i}"))?;
+                Ok(stream)
             })
         })
         .collect();
     let mut failures = Vec::new();
+    let mut answered = Vec::new();
     for handle in handles {
         match handle.join() {
-            Ok(Ok(_)) => {}
+            Ok(Ok(stream)) => answered.push(stream),
             Ok(Err(e)) => failures.push(e),
             Err(_) => failures.push("a client thread panicked".into()),
         }
     }
+    // Now that every client is done, close them all at once.
+    drop(answered);
     if failures.is_empty() {
         Ok(format!("all 10 clients got their line {}", reply.verb()))
     } else {
