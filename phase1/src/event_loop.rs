@@ -125,7 +125,7 @@ pub fn run(core: &mut Core) -> std::io::Result<()> {
     while !shutdown::requested() {
         turn(core, None);
     }
-    crate::warn!("SIGINT received");
+    crate::warn!("{} received", shutdown::signal_name());
     Ok(())
 }
 

@@ -20,10 +20,13 @@ use nix::fcntl::OFlag;
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
+/// The number of the signal that asked for the shutdown (0 until one arrives).
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
 static WAKE_WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 static WAKE_READ: OnceLock<OwnedFd> = OnceLock::new();
 
-extern "C" fn on_signal(_signal: libc::c_int) {
+extern "C" fn on_signal(signal: libc::c_int) {
+    RECEIVED.store(signal, Ordering::SeqCst);
     REQUESTED.store(true, Ordering::SeqCst);
     let fd = WAKE_WRITE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
@@ -72,4 +75,13 @@ fn fd_ref(fd: &'static OwnedFd) -> BorrowedFd<'static> {
 /// True once SIGINT or SIGTERM has arrived.
 pub fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
+}
+
+/// The name of the signal that asked for the shutdown, for the log: "SIGINT" (Ctrl-C) or
+/// "SIGTERM" (`kill`, `timeout`, a service manager).
+pub fn signal_name() -> &'static str {
+    match Signal::try_from(RECEIVED.load(Ordering::SeqCst)) {
+        Ok(signal) => signal.as_str(),
+        Err(_) => "a signal",
+    }
 }

@@ -13,7 +13,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::tcp::any_reply;
-use super::wire::{connect, is_timeout};
+use super::wire::{connect, is_timeout, show};
 use super::Verdict;
 use crate::procstat::{mb, rss_bytes};
 use crate::runner::StageRun;
@@ -137,8 +137,8 @@ pub fn non_blocking(port: u16) -> Verdict {
     let flooded = mb(probe.flooded);
     match probe.answer {
         Ok((bytes, after)) => Ok(format!(
-            "the flooding client had sent {flooded}; the second client got {} bytes after {:.0} ms",
-            bytes.len(),
+            "the flooding client had sent {flooded}; the second client got its first reply ({}) after {:.0} ms",
+            show(&bytes),
             after.as_secs_f64() * 1000.0
         )),
         Err(why) => Err(format!(
