@@ -245,7 +245,21 @@ fn run() -> Result<bool> {
 }
 
 /// Does nothing: the checker only has to outlive Ctrl-C long enough to clean up.
-extern "C" fn on_sigint(_: libc::c_int) {}
+/// The pid of the server `run-stage` is running (0 while none), for [`forward_signal`].
+static RUNNING_SERVER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Passes SIGINT/SIGTERM on to the server instead of dying, so the checker lives on to stop the
+/// upstream and remove the layout. Ctrl-C reaches the server from the terminal anyway; a
+/// `kill` aimed at the checker alone does not, hence the forwarding.
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let pid = RUNNING_SERVER.load(std::sync::atomic::Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe and only sends a signal to our own child.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+}
 
 /// Builds and runs a stage in the grader's layout with its output on the terminal.
 fn run_stage(stage: &'static Stage, common: &Common) -> Result<()> {
@@ -278,16 +292,23 @@ fn run_stage(stage: &'static Stage, common: &Common) -> Result<()> {
     );
     println!("ports: {:?}, upstream {}", ports.listen, ports.upstream);
     println!("running: {}   (Ctrl-C stops it)", shell_words::join(&argv));
-    // SAFETY: installing a handler that does nothing, so Ctrl-C stops the server (which gets the
-    // signal too) while the checker lives on to stop the upstream and remove the layout.
-    unsafe {
-        libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
-    }
-    let status = Command::new(&argv[0])
+    let mut server = Command::new(&argv[0])
         .args(&argv[1..])
         .current_dir(layout.app())
-        .status()
+        .spawn()
         .with_context(|| format!("cannot start {}", argv[0]))?;
+    RUNNING_SERVER.store(
+        i32::try_from(server.id()).unwrap_or(0),
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only reads an atomic and calls kill(2), both async-signal-safe.
+        unsafe {
+            libc::signal(signal, forward_signal as *const () as libc::sighandler_t);
+        }
+    }
+    let status = server.wait().context("waiting for the server")?;
+    RUNNING_SERVER.store(0, std::sync::atomic::Ordering::SeqCst);
     println!("the server stopped: {status}");
     Ok(())
 }
