@@ -7,10 +7,11 @@ use std::time::Duration;
 use xtask::ports::{free_tcp_port, wait_bound, Proto};
 use xtask::process::Proc;
 
-#[test]
-fn the_file_arrives_identical_and_the_server_exits_0() {
+/// Runs one transfer in a fresh folder: `input` as `t1.txt`, the server started on a free port,
+/// the client run to completion. Returns the server's exit code, the `t2.txt` it wrote, and the
+/// end of its log (for failure messages).
+fn transfer(input: &[u8]) -> (Option<i32>, Vec<u8>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let input = b"Hello!\nThis is a File Transfer System.\n";
     fs::write(dir.path().join("t1.txt"), input).unwrap();
     let port = free_tcp_port().unwrap();
     let argv: Vec<String> = [
@@ -34,13 +35,20 @@ fn the_file_arrives_identical_and_the_server_exits_0() {
     let exit = server
         .wait_timeout(Duration::from_secs(5))
         .expect("the server did not exit after one transfer");
-    assert_eq!(exit.code(), Some(0), "{}", server.log_tail(2000));
-    assert_eq!(fs::read(dir.path().join("t2.txt")).unwrap(), input);
+    let output = fs::read(dir.path().join("t2.txt")).unwrap();
+    (exit.code(), output, server.log_tail(2000))
+}
+
+#[test]
+fn the_file_arrives_identical_and_the_server_exits_0() {
+    let input = b"Hello!\nThis is a File Transfer System.\n";
+    let (code, output, log) = transfer(input);
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(output, input);
 }
 
 #[test]
 fn a_file_larger_than_one_buffer_arrives_identical() {
-    let dir = tempfile::tempdir().unwrap();
     // Many lines, one of them longer than the 10 000-byte buffer.
     let mut input = Vec::new();
     for i in 0..2_000 {
@@ -48,29 +56,6 @@ fn a_file_larger_than_one_buffer_arrives_identical() {
     }
     input.extend_from_slice(&[b'y'; 25_000]);
     input.push(b'\n');
-    fs::write(dir.path().join("t1.txt"), &input).unwrap();
-    let port = free_tcp_port().unwrap();
-    let argv: Vec<String> = [
-        env!("CARGO_BIN_EXE_stage05b_file_server"),
-        "--port",
-        &port.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let mut server = Proc::spawn(&argv, dir.path(), &[], &dir.path().join("server.log")).unwrap();
-    wait_bound(&mut server, &[port], Proto::Tcp, Duration::from_secs(10)).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_stage05b_file_client"))
-        .args(["--server", &format!("127.0.0.1:{port}")])
-        .current_dir(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    server
-        .wait_timeout(Duration::from_secs(5))
-        .expect("the server did not exit");
-    assert!(
-        fs::read(dir.path().join("t2.txt")).unwrap() == input,
-        "t2.txt differs from t1.txt"
-    );
+    let (_, output, _) = transfer(&input);
+    assert!(output == input, "t2.txt differs from t1.txt");
 }

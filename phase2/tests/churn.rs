@@ -576,21 +576,15 @@ fn expserver_upstreams_that_misbehave() {
 // stage13_session
 // ---------------------------------------------------------------------------------------------
 
-/// `stage13_session` belongs to phase 1, so Cargo does not hand this package its path; build
-/// it (a no-op when it is up to date) so the test never runs a stale binary.
-fn stage13_binary() -> std::path::PathBuf {
-    xtask::cargo_build::build("stage13_session", xtask::cargo_build::Profile::Debug).unwrap()
-}
-
-#[test]
-fn stage13_clients_leaving_mid_response() {
-    let upstream = FakeUpstream::start(Upstream::SendsBig);
-    let layout = Layout::new();
-    let sample = big();
-    fs::write(layout.public().join("sample.txt"), &sample).unwrap();
+/// Starts `stage13_session` on four free ports with `upstream_port` behind port 1 and the
+/// layout's `public/` behind port 2. It belongs to phase 1, so Cargo does not hand this package
+/// its path; it is built here (a no-op when up to date) so the test never runs a stale binary.
+fn start_stage13(layout: &Layout, upstream_port: u16) -> (Watched, [u16; 4]) {
+    let binary =
+        xtask::cargo_build::build("stage13_session", xtask::cargo_build::Profile::Debug).unwrap();
     let ports = [free_port(), free_port(), free_port(), free_port()];
     let list = ports.map(|p| p.to_string()).join(",");
-    let up = format!("127.0.0.1:{}", upstream.port);
+    let up = format!("127.0.0.1:{upstream_port}");
     let public = layout.public();
     let args = [
         "--ports",
@@ -600,9 +594,23 @@ fn stage13_clients_leaving_mid_response() {
         "--public",
         public.to_str().unwrap(),
     ];
-    let binary = stage13_binary();
-    let binary = binary.to_str().unwrap();
-    let mut server = Watched::start("stage13_session", binary, &args, &layout, &ports);
+    let server = Watched::start(
+        "stage13_session",
+        binary.to_str().unwrap(),
+        &args,
+        layout,
+        &ports,
+    );
+    (server, ports)
+}
+
+#[test]
+fn stage13_clients_leaving_mid_response() {
+    let upstream = FakeUpstream::start(Upstream::SendsBig);
+    let layout = Layout::new();
+    let sample = big();
+    fs::write(layout.public().join("sample.txt"), &sample).unwrap();
+    let (mut server, ports) = start_stage13(&layout, upstream.port);
     let file_port = ports[1];
     let probe = move || {
         let got = read_all(&mut connect(file_port));
@@ -681,27 +689,8 @@ fn stage13_clients_leaving_mid_response() {
 #[test]
 fn stage13_with_its_upstream_down() {
     let layout = Layout::new();
-    let ports = [free_port(), free_port(), free_port(), free_port()];
-    let list = ports.map(|p| p.to_string()).join(",");
-    let up = format!("127.0.0.1:{}", free_port());
-    let public = layout.public();
-    let args = [
-        "--ports",
-        &list,
-        "--upstream",
-        &up,
-        "--public",
-        public.to_str().unwrap(),
-    ];
-    let binary = stage13_binary();
-    let mut server = Watched::start(
-        "stage13_session",
-        binary.to_str().unwrap(),
-        &args,
-        &layout,
-        &ports,
-    );
-    let expected = fs::read(public.join("sample.txt")).unwrap();
+    let (mut server, ports) = start_stage13(&layout, free_port());
+    let expected = fs::read(layout.public().join("sample.txt")).unwrap();
     let file_port = ports[1];
     let probe = move || assert_eq!(read_all(&mut connect(file_port)), expected);
     probe();
