@@ -164,7 +164,7 @@ pub struct HttpSession {
     body_left: u64,
     /// Since when a kept connection has been waiting for its next request, if it is.
     idle_since: Option<Instant>,
-    /// The session timer is armed (it is re-armed lazily; see `on_deadline`).
+    /// The session timer is armed (it is re-armed lazily; see `on_timer`).
     timer_armed: bool,
     /// The client has ended its input.
     client_eof: bool,
@@ -470,7 +470,7 @@ impl HttpSession {
         let now = Instant::now();
         self.idle_since = Some(now);
         if !self.timer_armed {
-            ctx.set_deadline(Some(now + keep_alive.idle_timeout));
+            ctx.set_timer(phase1::TimerKind::KeepAlive, now + keep_alive.idle_timeout);
             self.timer_armed = true;
         }
     }
@@ -560,7 +560,7 @@ impl SessionHandler for HttpSession {
     /// requests come and go (that would queue a timer per request); when it fires on a busy
     /// connection, or one idle for less than the timeout, it is re-armed or left for the next
     /// idle spell.
-    fn on_deadline(&mut self, ctx: &mut SessionCtx<'_>) {
+    fn on_timer(&mut self, ctx: &mut SessionCtx<'_>, _kind: phase1::TimerKind) {
         self.timer_armed = false;
         let (Some(keep_alive), Some(since)) = (self.options.keep_alive, self.idle_since) else {
             return;
@@ -577,7 +577,7 @@ impl SessionHandler for HttpSession {
             ctx.close();
             self.state = State::Closing;
         } else {
-            ctx.set_deadline(Some(end));
+            ctx.set_timer(phase1::TimerKind::KeepAlive, end);
             self.timer_armed = true;
         }
     }
