@@ -83,6 +83,8 @@ pub struct Core {
     pub(crate) pipe_scratch: Vec<PipeId>,
     pub(crate) connection_scratch: Vec<ConnectionId>,
     pub(crate) counters: Counters,
+    /// The threshold of every pipe a session creates (the course's 1 MB unless changed).
+    pub(crate) pipe_threshold: usize,
     /// Log accepts and closes at INFO (the course stages) or at DEBUG (a server under load).
     pub(crate) log_connections: bool,
     pub(crate) stop: StopHandle,
@@ -124,6 +126,7 @@ impl Core {
             pipe_scratch: Vec::new(),
             connection_scratch: Vec::new(),
             counters: Counters::default(),
+            pipe_threshold: crate::constants::PIPE_THRESHOLD,
             log_connections: true,
             stop,
         })
@@ -139,6 +142,15 @@ impl Core {
     /// per connection).
     pub fn set_connection_logging(&mut self, at_info: bool) {
         self.log_connections = at_info;
+    }
+
+    /// The threshold of the pipes sessions create from now on (the course's 1 MB by default).
+    /// It bounds what one client can make the server hold: a client that stops reading holds
+    /// one full pipe towards it, plus one from its upstream when proxied. The course stages keep
+    /// 1 MB; a server facing thousands of clients uses far less (file bodies sent with
+    /// `sendfile` hold no memory at all, whatever the threshold).
+    pub fn set_pipe_threshold(&mut self, bytes: usize) {
+        self.pipe_threshold = bytes.max(1);
     }
 
     /// This core's running totals.

@@ -186,9 +186,9 @@ pub fn on_source_ready(core: &mut Core, id: FileId) {
     match &mut file.reader {
         Reader::Region { file: open, offset } => {
             // No bytes are read: the region names them, and the client's connection sends them
-            // with sendfile. One chunk fills the pipe's room at most, so pacing is unchanged.
-            let room = core.pipes.get(pipe_id).map_or(0, |p| p.room()).max(1);
-            let len = room.min(limit);
+            // with sendfile. A region holds no memory, so it may be as large as the course's
+            // 1 MB pipe, whatever the pipe's threshold: big regions mean few sendfile calls.
+            let len = crate::constants::PIPE_THRESHOLD.min(limit);
             let region = FileRegion {
                 file: open.clone(),
                 offset: *offset,

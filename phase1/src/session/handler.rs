@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::{Input, Session};
-use crate::constants::PIPE_THRESHOLD;
 use crate::core::{Core, Counters, SessionId};
 use crate::file::{self, BodySource};
 use crate::pipe::{self, Owner, Role};
@@ -231,7 +230,7 @@ impl SessionCtx<'_> {
         }
         let file = file::create(self.core, body);
         let sink = Owner::Session(id, Role::File);
-        if pipe::create(self.core, Owner::File(file), sink, PIPE_THRESHOLD).is_none() {
+        if pipe::create(self.core, Owner::File(file), sink, self.core.pipe_threshold).is_none() {
             file::destroy(self.core, file);
             return Err(SessionError::Gone);
         }
@@ -262,8 +261,8 @@ impl SessionCtx<'_> {
         }
         let up = upstream::connect(self.core, upstream)?;
         let (ours, theirs) = (Owner::Session(id, Role::Upstream), Owner::Connection(up));
-        let to_upstream = pipe::create(self.core, ours, theirs, PIPE_THRESHOLD);
-        let from_upstream = pipe::create(self.core, theirs, ours, PIPE_THRESHOLD);
+        let to_upstream = pipe::create(self.core, ours, theirs, self.core.pipe_threshold);
+        let from_upstream = pipe::create(self.core, theirs, ours, self.core.pipe_threshold);
         let (Some(to_upstream), Some(_)) = (to_upstream, from_upstream) else {
             crate::connection::close(self.core, up, false);
             return Err(refuse(SessionError::Gone));

@@ -73,7 +73,6 @@ use std::time::Instant;
 pub use handler::{ClientInfo, SessionCtx, SessionError, SessionFactory, SessionHandler};
 
 use crate::connection;
-use crate::constants::PIPE_THRESHOLD;
 use crate::core::{ConnectionId, Core, FileId, PipeId, SessionId};
 use crate::pipe::{self, End, Owner, Role, Side};
 use crate::timer::{SessionTimers, TimerOwners};
@@ -176,8 +175,8 @@ pub fn create(
         file_sink: ready,
     });
     let (ours, theirs) = (Owner::Session(id, Role::Client), Owner::Connection(client));
-    let from_client = pipe::create(core, theirs, ours, PIPE_THRESHOLD);
-    let to_client = pipe::create(core, ours, theirs, PIPE_THRESHOLD);
+    let from_client = pipe::create(core, theirs, ours, core.pipe_threshold);
+    let to_client = pipe::create(core, ours, theirs, core.pipe_threshold);
     if from_client.is_none() || to_client.is_none() {
         crate::error!("could not connect the session to its client");
         destroy(core, id);
