@@ -31,6 +31,7 @@ pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Res
         core.listen(addr, PortRole::session(factory))
             .with_context(|| format!("cannot listen on {addr}"))?;
     }
+    start_up_done(&options);
     core.run().context("the event loop failed")
 }
 
@@ -50,7 +51,24 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
         core.listen(addr, PortRole::session(factory))
             .with_context(|| format!("cannot listen on {listener}"))?;
     }
+    start_up_done(&options);
     core.run().context("the event loop failed")
+}
+
+/// The listeners are up: from here on the log is what happens per connection.
+///
+/// The phase-1 core prints `new connection` and `closing connection` at INFO for every
+/// connection, as the course's chapters show. A server in production must not write (and flush)
+/// two lines per connection, so without [`Options::log_connections`] INFO lines end here: the
+/// server logs only WARNING and ERROR from now on. Phase 2 itself logs at INFO only while
+/// starting, so nothing else is lost, and `XPS_DEBUG=1` still shows every line.
+///
+/// This is the one place to change once the core can be told to print those lines at DEBUG.
+fn start_up_done(options: &Options) {
+    if !options.log_connections && log::max_level() == log::LevelFilter::Info {
+        phase1::info!("serving; per-connection lines are off from here (XPS_DEBUG=1 shows them)");
+        log::set_max_level(log::LevelFilter::Warn);
+    }
 }
 
 /// Read a config file, saying which file failed and why.

@@ -59,7 +59,8 @@ pub struct HttpSession {
     listener: Option<Listener>,
     parser: RequestParser,
     state: State,
-    /// For the log line: the request line once parsed.
+    /// For the log line if the upstream fails: the request line of the proxied request (kept
+    /// only then, so an ordinary request costs no copy for a log line).
     request_line: String,
     /// Requests received on this connection, the current one included.
     requests: u32,
@@ -173,7 +174,6 @@ impl HttpSession {
 
     /// A complete request: let its route's action decide the answer, then carry it out.
     fn dispatch(&mut self, ctx: &mut SessionCtx<'_>, request: Request) {
-        self.request_line = request.request_line.clone();
         self.requests = self.requests.saturating_add(1);
         self.idle_since = None;
         self.keep = self.may_keep_alive(&request);
@@ -223,6 +223,7 @@ impl HttpSession {
         match ctx.proxy(upstream, first) {
             Ok(()) => {
                 phase1::debug!("{} -> upstream {upstream}", request.request_line);
+                self.request_line = request.request_line.clone();
                 self.state = State::Proxying;
             }
             Err(error) => {

@@ -99,6 +99,7 @@ mod tests {
             directories: Directories::NotFound,
             keep_alive: None,
             inline_small_files: inline,
+            log_connections: true,
         }
     }
 

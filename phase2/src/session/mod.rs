@@ -116,4 +116,9 @@ pub struct Options {
     /// `files.rs`, "Small files"). `false` in the course stages, which stream every file
     /// through the core's pipe as the course teaches.
     pub inline_small_files: bool,
+    /// Keep the phase-1 core's INFO line for every connection opened and closed (`new
+    /// connection`, `closing connection`) once the server runs: `true` in the course stages,
+    /// whose log is the course's; `false` in `expserver`, which must not write two lines per
+    /// connection (see `server::start_up_done`).
+    pub log_connections: bool,
 }
