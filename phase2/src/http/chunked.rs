@@ -17,7 +17,7 @@
 //! The connection stays usable after the last chunk, so a kept-alive connection can carry the
 //! next response. The head says `Transfer-Encoding: chunked` and has no `Content-Length`
 //! ([`Response::set_chunked`](super::Response::set_chunked),
-//! [`Reply::chunked`](super::response::Reply::chunked)).
+//! [`Reply::ok_chunked`](super::response::Reply::ok_chunked)).
 
 use std::io::Write as _;
 

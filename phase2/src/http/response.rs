@@ -244,7 +244,7 @@ impl Reply {
     }
 
     /// A 200 with a small body sent with the head (an inlined file, a directory listing).
-    pub fn with_body(content_type: &'static str, body: Vec<u8>) -> Reply {
+    pub fn ok(content_type: &'static str, body: Vec<u8>) -> Reply {
         let mut reply = Reply::new(StatusCode::OK);
         reply.content_type = Some(content_type);
         reply.framing = Framing::Length(body.len() as u64);
@@ -253,7 +253,7 @@ impl Reply {
     }
 
     /// A 200 whose body, `length` bytes of a file, is sent after the head.
-    pub fn file_head(content_type: &'static str, length: u64) -> Reply {
+    pub fn ok_file(content_type: &'static str, length: u64) -> Reply {
         let mut reply = Reply::new(StatusCode::OK);
         reply.content_type = Some(content_type);
         reply.framing = Framing::Length(length);
@@ -261,7 +261,7 @@ impl Reply {
     }
 
     /// A 200 whose body follows the head as chunks (`Transfer-Encoding: chunked`).
-    pub fn chunked(content_type: &'static str) -> Reply {
+    pub fn ok_chunked(content_type: &'static str) -> Reply {
         let mut reply = Reply::new(StatusCode::OK);
         reply.content_type = Some(content_type);
         reply.framing = Framing::Chunked;
@@ -338,10 +338,10 @@ impl Reply {
             response.set_body(content_type, self.body);
         }
         match self.framing {
-            // An error page keeps its own length.
             Framing::Length(length) if self.content_type.is_some() => {
                 response.set_content_length(length)
             }
+            // No body of its own: `Content-Length: 0`, or the error page's length.
             Framing::Length(_) => {}
             Framing::Chunked => response.set_chunked(),
         }
@@ -464,11 +464,8 @@ mod tests {
 
     #[test]
     fn handwritten_heads_are_the_course_format() {
-        let file = Reply::file_head("text/plain", 5).render(
-            ResponseStyle::Handwritten,
-            true,
-            Some("close"),
-        );
+        let file =
+            Reply::ok_file("text/plain", 5).render(ResponseStyle::Handwritten, true, Some("close"));
         assert_eq!(
             text(file),
             format!("HTTP/1.1 200 OK\r\n{COMMON}Connection: close\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n")
@@ -501,7 +498,7 @@ mod tests {
     #[test]
     fn builder_heads_add_date_and_error_pages() {
         let file =
-            Reply::file_head("text/plain", 5).render(ResponseStyle::Builder, true, Some("close"));
+            Reply::ok_file("text/plain", 5).render(ResponseStyle::Builder, true, Some("close"));
         let head = text(file.clone());
         assert!(head.starts_with("HTTP/1.1 200 OK\r\nDate: "), "{head}");
         assert_eq!(
@@ -530,10 +527,9 @@ mod tests {
     #[test]
     fn connection_header_follows_the_session() {
         for style in [ResponseStyle::Handwritten, ResponseStyle::Builder] {
-            let kept = text(Reply::file_head("text/plain", 1).render(style, true, None));
+            let kept = text(Reply::ok_file("text/plain", 1).render(style, true, None));
             assert!(!kept.contains("Connection"), "{kept}");
-            let old =
-                text(Reply::file_head("text/plain", 1).render(style, true, Some("keep-alive")));
+            let old = text(Reply::ok_file("text/plain", 1).render(style, true, Some("keep-alive")));
             assert!(old.contains("\r\nConnection: keep-alive\r\n"), "{old}");
         }
     }
@@ -541,7 +537,7 @@ mod tests {
     #[test]
     fn head_requests_get_no_body_in_either_style() {
         for style in [ResponseStyle::Handwritten, ResponseStyle::Builder] {
-            let reply = Reply::with_body("text/html", b"<p>hi</p>".to_vec());
+            let reply = Reply::ok("text/html", b"<p>hi</p>".to_vec());
             let full = reply.clone().render(style, true, Some("close"));
             let head = reply.render(style, false, Some("close"));
             assert!(full.ends_with(b"\r\n\r\n<p>hi</p>"));
@@ -552,7 +548,7 @@ mod tests {
     #[test]
     fn chunked_heads_have_no_length() {
         for style in [ResponseStyle::Handwritten, ResponseStyle::Builder] {
-            let reply = Reply::chunked("text/plain").with_header("Content-Encoding", "gzip");
+            let reply = Reply::ok_chunked("text/plain").with_header("Content-Encoding", "gzip");
             assert_eq!(reply.framing(), Framing::Chunked);
             let head = text(reply.render(style, true, None));
             assert!(

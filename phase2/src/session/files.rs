@@ -48,18 +48,18 @@ pub(super) fn serve(exchange: &Exchange<'_>, root: &Path, index: &[String]) -> O
     // HEAD gets the same head and no body; an empty file has nothing to stream.
     let streams = !request.is_head() && found.size > 0;
     if !streams {
-        return Outcome::Reply(Reply::file_head(found.mime, found.size));
+        return Outcome::Reply(Reply::ok_file(found.mime, found.size));
     }
     if exchange.options.inline_small_files && found.size <= INLINE_FILE_LIMIT {
         return match read_small_file(found.file, found.size) {
-            Ok(body) => Outcome::Reply(Reply::with_body(found.mime, body)),
+            Ok(body) => Outcome::Reply(Reply::ok(found.mime, body)),
             Err(error) => {
                 phase1::error!("cannot read {}: {error}", found.path.display());
                 Outcome::error(StatusCode::INTERNAL_SERVER_ERROR)
             }
         };
     }
-    Outcome::File(Reply::file_head(found.mime, found.size), found.file)
+    Outcome::File(Reply::ok_file(found.mime, found.size), found.file)
 }
 
 /// Read up to `size` bytes (the size the file had when opened) from the start of `file`: one

@@ -18,7 +18,7 @@ pub(super) fn answer(exchange: &Exchange<'_>, dir: &Path) -> Outcome {
         return Outcome::error(StatusCode::NOT_FOUND);
     }
     match directory::listing(dir, exchange.path) {
-        Ok(html) => Outcome::Reply(Reply::with_body("text/html", html.into_bytes())),
+        Ok(html) => Outcome::Reply(Reply::ok("text/html", html.into_bytes())),
         Err(error) => {
             phase1::error!("cannot list {}: {error}", dir.display());
             let status = if error.kind() == std::io::ErrorKind::PermissionDenied {

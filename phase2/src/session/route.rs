@@ -21,7 +21,7 @@
 //! 1. In `config.rs`, add the variant (`RouteAction::Metrics`) and parse its `type`.
 //! 2. Add `session/metrics.rs` with a module doc and one function,
 //!    `pub(super) fn answer(exchange: &Exchange<'_>, ...) -> Outcome`, built from a
-//!    [`Reply`] (`Reply::with_body("text/plain; version=0.0.4; charset=utf-8", text)`); declare
+//!    [`Reply`] (`Reply::ok("text/plain; version=0.0.4; charset=utf-8", text)`); declare
 //!    it with `mod metrics;` in `session/mod.rs`.
 //! 3. Add its arm to the `match` in [`run_route`]:
 //!    `RouteAction::Metrics => metrics::answer(exchange, ...)`.
@@ -141,4 +141,77 @@ pub(super) fn answer_from_folder(
         options,
         client,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::http::{Parse, RequestParser};
+    use crate::session::{Directories, ResponseStyle};
+
+    const CONFIG: &str = r#"{ "servers": [ { "listeners": [ { "host": "0.0.0.0", "port": 8001 } ],
+        "routes": [
+            { "req_path": "/old", "type": "redirect", "http_status_code": 301, "redirect_url": "http://new/" },
+            { "req_path": "/api", "type": "reverse_proxy", "upstreams": [ "localhost:3000" ] } ] } ] }"#;
+
+    fn ask(text: &str) -> Outcome {
+        let config = Config::from_json(CONFIG, "test").expect("the test config is valid");
+        let listener = config.all_listeners()[0].clone();
+        let request = match RequestParser::new().feed(text.as_bytes()) {
+            Ok(Parse::Complete { request, .. }) => request,
+            other => panic!("{text:?} did not parse: {other:?}"),
+        };
+        let options = Options {
+            responses: ResponseStyle::Builder,
+            directories: Directories::List,
+            keep_alive: None,
+            inline_small_files: false,
+            log_connections: true,
+        };
+        let client = ClientInfo {
+            listener: "0.0.0.0:8001".parse().expect("a literal address"),
+            peer: "127.0.0.1:50000".parse().expect("a literal address"),
+        };
+        let site = Site::Config(Arc::new(config));
+        answer(&site, Some(&listener), &request, &options, client)
+    }
+
+    #[test]
+    fn a_redirect_route_answers_with_its_status_and_location() {
+        match ask("POST /old/page HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n") {
+            Outcome::Reply(reply) => {
+                assert_eq!(reply.status(), StatusCode::MOVED_PERMANENTLY);
+                let head = reply.render(ResponseStyle::Handwritten, true, Some("close"));
+                let head = String::from_utf8(head).expect("ASCII head");
+                assert!(head.contains("\r\nLocation: http://new/\r\n"), "{head}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_proxy_route_forwards_the_head_with_connection_close() {
+        let asked = "GET /api/x HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n";
+        match ask(asked) {
+            Outcome::Proxy { upstream, head } => {
+                assert_eq!(upstream, "localhost:3000");
+                let head = String::from_utf8(head).expect("ASCII head");
+                assert!(head.starts_with("GET /api/x HTTP/1.1\r\n"), "{head}");
+                assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
+                assert!(!head.contains("keep-alive"), "{head}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_route_is_404_and_a_bad_path_is_refused_before_the_lookup() {
+        let missing = ask("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(missing, Outcome::Reply(r) if r.status() == StatusCode::NOT_FOUND));
+        let escaping = ask("GET /old/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(escaping, Outcome::Reply(r) if r.status().as_u16() >= 400));
+    }
 }
