@@ -23,7 +23,7 @@
 //!    `pub(super) fn answer(exchange: &Exchange<'_>, ...) -> Outcome`, built from a
 //!    [`Reply`] (`Reply::ok("text/plain; version=0.0.4; charset=utf-8", text)`); declare
 //!    it with `mod metrics;` in `session/mod.rs`.
-//! 3. Add its arm to the `match` in [`run_route`]:
+//! 3. Add its arm to the `match` in `run_route`:
 //!    `RouteAction::Metrics => metrics::answer(exchange, ...)`.
 //!
 //! Nothing else changes: the connection already knows how to send every kind of [`Outcome`],
@@ -32,7 +32,7 @@
 //! that is a new [`Outcome`] variant and one arm in `HttpSession::carry_out`.
 //!
 //! A check that runs before *every* action of a route (stage 18's IP allow and deny lists) is
-//! one file too, called at the top of [`run_route`]:
+//! one file too, called at the top of `run_route`:
 //! `if let Some(denied) = ip_filter::check(route, exchange) { return denied; }`, returning
 //! `Some(Outcome::error(StatusCode::FORBIDDEN))` for a client that may not pass.
 
