@@ -68,10 +68,11 @@ pub fn any_addr(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))
 }
 
-/// Start the logger, create a core for `profile`, listen on the four ports with their roles,
-/// and run until SIGINT.
+/// Start the logger, do the process-wide setup, create a core for `profile`, listen on the
+/// four ports with their roles, and run until SIGINT.
 pub fn serve(profile: StageProfile, ports: Ports, roles: [PortRole; 4]) -> anyhow::Result<()> {
     crate::logger::init();
+    crate::init()?;
     let mut core = Core::new(profile)?;
     for (port, role) in ports.0.into_iter().zip(roles) {
         core.listen(any_addr(port), role)

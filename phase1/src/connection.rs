@@ -53,6 +53,8 @@ pub struct Connection {
     read_ready: bool,
     /// Stage 9: the socket may accept bytes (set by EPOLLOUT, cleared by `EAGAIN`).
     write_ready: bool,
+    /// Stage 9: the connection is on the core's ready list (see [`handle_connections`]).
+    queued: bool,
     event: EventId,
 }
 
@@ -98,6 +100,7 @@ pub fn create(
         out: BufferList::new(),
         read_ready: false,
         write_ready: false,
+        queued: false,
         event: EventId::default(),
     });
     let registered = {
@@ -124,11 +127,28 @@ pub fn close(core: &mut Core, id: ConnectionId, peer_closed: bool) {
     if !core.connections.contains_key(id) {
         return;
     }
-    if peer_closed {
-        crate::info!("peer closed connection");
-    } else {
-        crate::info!("closing connection");
+    match (peer_closed, core.log_connections) {
+        (true, true) => crate::info!("peer closed connection"),
+        (false, true) => crate::info!("closing connection"),
+        (true, false) => crate::debug!("peer closed connection"),
+        (false, false) => crate::debug!("closing connection"),
     }
+    destroy(core, id);
+}
+
+/// Close a connection abortively: the peer gets a reset (RST) instead of an orderly end of
+/// stream, and whatever is still queued for it, in our pipes or in the kernel, is dropped. For
+/// a peer that must not keep anything of ours (a client that stopped reading past its send
+/// timeout). Plain [`close`] is unchanged: stage 12 relies on its orderly end of stream.
+pub fn reset(core: &mut Core, id: ConnectionId) {
+    let Some(conn) = core.connections.get(id) else {
+        return;
+    };
+    // SO_LINGER with a zero timeout makes close(2) send RST and free the socket at once.
+    if let Err(err) = conn.socket.set_linger(Some(std::time::Duration::ZERO)) {
+        crate::debug!("SO_LINGER failed: {err}");
+    }
+    crate::debug!("resetting connection");
     destroy(core, id);
 }
 
@@ -137,8 +157,25 @@ fn destroy(core: &mut Core, id: ConnectionId) {
     pipe::detach(core, Owner::Connection(id), Side::Sink);
     if let Some(conn) = core.connections.remove(id) {
         core.detach(conn.event, &conn.socket);
+        core.counters.connections_closed += 1;
         crate::debug!("destroyed connection");
     }
+}
+
+/// Bytes written to this connection's socket that the peer has not acknowledged yet (the
+/// kernel's send queue, `SIOCOUTQ`). 0 if it cannot be read.
+pub fn kernel_unsent(core: &Core, id: ConnectionId) -> usize {
+    let Some(conn) = core.connections.get(id) else {
+        return 0;
+    };
+    let mut queued: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) on a socket writes one c_int through the pointer, which
+    // points at a live local of exactly that type; the descriptor is owned by `conn`.
+    let rc = unsafe { libc::ioctl(conn.socket.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+    if rc < 0 {
+        return 0;
+    }
+    usize::try_from(queued).unwrap_or(0)
 }
 
 /// An epoll event for this connection.
@@ -171,12 +208,22 @@ pub fn on_event(core: &mut Core, id: ConnectionId, flags: EpollFlags) {
                 conn.read_ready |= input || hangup;
                 conn.write_ready |= output;
             }
+            wake(core, id);
         }
         // Stage 10 on: only remember, on the pipe ends; handle_pipes does the I/O.
         (Output::Pipe, _) => {
-            if let Some(conn) = core.connections.get_mut(id) {
-                conn.source.ready |= input || hangup;
-                conn.sink.ready |= output;
+            let me = Owner::Connection(id);
+            if input || hangup {
+                if let Some(end) = core.end_mut(me, Side::Source) {
+                    end.ready = true;
+                }
+                pipe::wake_end(core, me, Side::Source);
+            }
+            if output {
+                if let Some(end) = core.end_mut(me, Side::Sink) {
+                    end.ready = true;
+                }
+                pipe::wake_end(core, me, Side::Sink);
             }
         }
     }
@@ -213,6 +260,7 @@ fn read_and_reply(core: &mut Core, id: ConnectionId) -> bool {
             return false;
         }
     };
+    core.counters.bytes_received += n as u64;
     let mut reply = core.read_buffer[..n].to_vec();
     if core.profile.reply == Reply::Reverse {
         phase0::reverse(&mut reply);
@@ -280,12 +328,35 @@ fn send_list(fd: i32, list: &BufferList) -> Result<usize, Errno> {
     socket::sendmsg::<SockaddrStorage>(fd, &slices[..count], &[], MsgFlags::MSG_NOSIGNAL, None)
 }
 
-/// Stage 9: give every connection one read and one write, from its remembered readiness.
-/// Returns true when some connection can still make progress (so epoll must not block).
+/// Stage 9: put a connection on the core's ready list (once), because its remembered readiness
+/// may let it make progress.
+fn wake(core: &mut Core, id: ConnectionId) {
+    if let Some(conn) = core.connections.get_mut(id) {
+        if !conn.queued {
+            conn.queued = true;
+            core.ready_connections.push(id);
+        }
+    }
+}
+
+/// Stage 9: whether remembered readiness lets the connection make progress now.
+fn has_work(conn: &Connection) -> bool {
+    conn.read_ready || (conn.write_ready && !conn.out.is_empty())
+}
+
+/// Stage 9: give every connection on the ready list one read and one write, from its
+/// remembered readiness; a connection that can still make progress stays listed. Returns true
+/// when the list is not empty (so epoll must not block). Like the pipes from stage 10, only the
+/// connections an event touched are visited, never every open one.
 pub fn handle_connections(core: &mut Core) -> bool {
     let mut ids = std::mem::take(&mut core.connection_scratch);
     ids.clear();
-    ids.extend(core.connections.keys());
+    std::mem::swap(&mut ids, &mut core.ready_connections);
+    for &id in &ids {
+        if let Some(conn) = core.connections.get_mut(id) {
+            conn.queued = false;
+        }
+    }
     for &id in &ids {
         if core.connections.get(id).is_some_and(|c| c.read_ready) {
             read_and_reply(core, id);
@@ -297,14 +368,12 @@ pub fn handle_connections(core: &mut Core) -> bool {
         {
             send_queued(core, id);
         }
+        if core.connections.get(id).is_some_and(has_work) {
+            wake(core, id);
+        }
     }
-    // A second pass, because a call above may change a connection already visited.
-    let busy = core
-        .connections
-        .values()
-        .any(|c| c.read_ready || (c.write_ready && !c.out.is_empty()));
     core.connection_scratch = ids;
-    busy
+    !core.ready_connections.is_empty()
 }
 
 /// Stage 10 on: the pipe has room and the socket may have bytes: receive one chunk, no more
@@ -336,6 +405,7 @@ pub fn on_source_ready(core: &mut Core, id: ConnectionId) {
             }
         }
         Ok(n) => {
+            core.counters.bytes_received += n as u64;
             let bytes = core.read_buffer[..n].to_vec();
             pipe::write(core, pipe_id, bytes);
         }
@@ -353,7 +423,7 @@ pub fn on_source_ready(core: &mut Core, id: ConnectionId) {
 }
 
 /// Stage 10 on: the pipe has bytes and the socket may take some: send as many as it takes,
-/// straight from the pipe's chunks.
+/// straight from the pipe's chunks (a file region at the front goes out with `sendfile`).
 pub fn on_sink_ready(core: &mut Core, id: ConnectionId) {
     let Some(conn) = core.connections.get(id) else {
         return;
@@ -364,11 +434,21 @@ pub fn on_sink_ready(core: &mut Core, id: ConnectionId) {
     let Some(pipe) = core.pipes.get(pipe_id) else {
         return;
     };
-    match send_list(conn.socket.as_raw_fd(), pipe.buffer()) {
+    let sent = match pipe.buffer().front_region() {
+        Some(region) => send_region(conn.socket.as_fd(), region),
+        None => send_list(conn.socket.as_raw_fd(), pipe.buffer()),
+    };
+    match sent {
+        Ok(0) if pipe.buffer().front_region().is_some() => {
+            // sendfile found the file shorter than the region: the file shrank after its
+            // length was announced. The peer can no longer get what it was promised, and
+            // anything sent after would be taken for part of this body: end the connection.
+            crate::warn!("file shrank while being sent; closing the connection");
+            reset(core, id);
+        }
         Ok(n) => {
-            if let Some(pipe) = core.pipes.get_mut(pipe_id) {
-                pipe.buffer_mut().consume(n);
-            }
+            core.counters.bytes_sent += n as u64;
+            pipe::consume(core, pipe_id, n);
         }
         Err(Errno::EAGAIN) => {
             if let Some(conn) = core.connections.get_mut(id) {
@@ -377,11 +457,23 @@ pub fn on_sink_ready(core: &mut Core, id: ConnectionId) {
         }
         Err(Errno::EINTR) => {}
         Err(err) => {
-            // EPIPE or ECONNRESET: the peer is gone.
+            // EPIPE or ECONNRESET: the peer is gone (or the file cannot be read).
             crate::debug!("send failed: {err}");
             close(core, id, true);
         }
     }
+}
+
+/// Send (part of) a file region with `sendfile(2)`: the kernel copies from the page cache to
+/// the socket, the bytes never enter our memory. Returns 0 if the file ends before the region.
+fn send_region(
+    socket: std::os::fd::BorrowedFd<'_>,
+    region: &crate::buffer::FileRegion,
+) -> Result<usize, Errno> {
+    let mut offset = libc::off_t::try_from(region.offset).map_err(|_| Errno::EOVERFLOW)?;
+    // One call sends at most the pipe threshold's worth, like one turn of the byte path.
+    let count = region.len.min(crate::constants::PIPE_THRESHOLD);
+    nix::sys::sendfile::sendfile(socket, region.file.as_fd(), Some(&mut offset), count)
 }
 
 /// Nobody takes what this connection receives any more.

@@ -10,9 +10,9 @@
 //! Nodes never hold references to one another, only ids, and every operation takes
 //! `&mut Core`. That is the whole ownership story: no `Rc<RefCell<_>>`.
 
-use std::collections::BinaryHeap;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
+use std::time::Instant;
 
 use nix::sys::epoll::EpollFlags;
 use slotmap::{new_key_type, SlotMap};
@@ -24,7 +24,9 @@ use crate::file::File;
 use crate::listener::{self, Listener, PortRole};
 use crate::pipe::{End, Owner, Pipe, Side};
 use crate::profile::StageProfile;
-use crate::session::{Deadline, Session};
+use crate::session::Session;
+use crate::stop::StopHandle;
+use crate::timer::Timers;
 
 new_key_type! {
     /// Names a listening socket.
@@ -41,6 +43,22 @@ new_key_type! {
     pub struct EventId;
 }
 
+/// Running totals of one core, for metrics (stage 22) and tests. Plain integers: a core is
+/// single-threaded, and whoever exports them across threads copies them out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Clients accepted.
+    pub connections_accepted: u64,
+    /// Connections (clients and upstreams) closed.
+    pub connections_closed: u64,
+    /// `accept` calls that failed for lack of descriptors or memory (EMFILE, ENFILE, ...).
+    pub accept_errors: u64,
+    /// Bytes received on every socket.
+    pub bytes_received: u64,
+    /// Bytes sent on every socket (including those sent with `sendfile`).
+    pub bytes_sent: u64,
+}
+
 /// One server thread's world: its event loop and every node it runs.
 pub struct Core {
     pub(crate) profile: StageProfile,
@@ -50,17 +68,30 @@ pub struct Core {
     pub(crate) pipes: SlotMap<PipeId, Pipe>,
     pub(crate) files: SlotMap<FileId, File>,
     pub(crate) sessions: SlotMap<SessionId, Session>,
-    pub(crate) deadlines: BinaryHeap<Deadline>,
+    /// Every armed session timer (see [`crate::timer`]).
+    pub(crate) timers: Timers,
+    /// Pipes whose state changed and that `handle_pipes` must look at (see [`crate::pipe`]).
+    pub(crate) ready_pipes: Vec<PipeId>,
+    /// Stage 9: connections whose remembered readiness may let them make progress.
+    pub(crate) ready_connections: Vec<ConnectionId>,
+    /// Listeners whose `accept` failed for lack of descriptors, and when to try them again.
+    pub(crate) accept_retry: Vec<ListenerId>,
+    pub(crate) accept_retry_at: Option<Instant>,
     /// The one read buffer every `recv` and file read uses; only what was read is copied out,
     /// so a 5-byte message costs 5 bytes, not 100 KB.
     pub(crate) read_buffer: Vec<u8>,
     pub(crate) pipe_scratch: Vec<PipeId>,
     pub(crate) connection_scratch: Vec<ConnectionId>,
+    pub(crate) counters: Counters,
+    /// Log accepts and closes at INFO (the course stages) or at DEBUG (a server under load).
+    pub(crate) log_connections: bool,
+    pub(crate) stop: StopHandle,
 }
 
 impl Core {
-    /// Create a core for `profile`: raise the open-file limit, install the SIGINT handler and
-    /// create the epoll instance. Fails if the profile's options cannot work together.
+    /// Create a core for `profile`: do the process-wide setup if `main` has not
+    /// ([`crate::init`]), create the epoll instance and this core's waker. Fails if the
+    /// profile's options cannot work together.
     pub fn new(profile: StageProfile) -> std::io::Result<Core> {
         if let Some(problem) = profile.problem() {
             return Err(std::io::Error::new(
@@ -68,10 +99,13 @@ impl Core {
                 problem,
             ));
         }
-        raise_open_file_limit();
-        let wake = crate::shutdown::install()?;
+        crate::init()?;
+        let stop = StopHandle::new()?;
         let mut event_loop = EventLoop::new(profile.lookup)?;
-        event_loop.attach(wake, EpollFlags::EPOLLIN, Target::Shutdown)?;
+        if let Some(signals) = crate::shutdown::wake_fd() {
+            event_loop.attach(signals, EpollFlags::EPOLLIN, Target::Signal)?;
+        }
+        event_loop.attach(stop.waker_fd(), EpollFlags::EPOLLIN, Target::Waker)?;
         crate::debug!("created core");
         Ok(Core {
             profile,
@@ -81,11 +115,35 @@ impl Core {
             pipes: SlotMap::with_key(),
             files: SlotMap::with_key(),
             sessions: SlotMap::with_key(),
-            deadlines: BinaryHeap::new(),
+            timers: Timers::new(),
+            ready_pipes: Vec::new(),
+            ready_connections: Vec::new(),
+            accept_retry: Vec::new(),
+            accept_retry_at: None,
             read_buffer: vec![0; READ_CHUNK_SIZE],
             pipe_scratch: Vec::new(),
             connection_scratch: Vec::new(),
+            counters: Counters::default(),
+            log_connections: true,
+            stop,
         })
+    }
+
+    /// A handle that stops this core from any thread (see [`crate::stop`]).
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Log every accepted and closed connection at INFO (`true`, the default: the course's
+    /// stages show those lines) or only at DEBUG (`false`: a server under load writes no line
+    /// per connection).
+    pub fn set_connection_logging(&mut self, at_info: bool) {
+        self.log_connections = at_info;
+    }
+
+    /// This core's running totals.
+    pub fn counters(&self) -> Counters {
+        self.counters
     }
 
     /// The profile this core runs with.
@@ -97,6 +155,11 @@ impl Core {
     /// accepted client `role`. Logs "Server listening on port N".
     pub fn listen(&mut self, addr: SocketAddr, role: PortRole) -> std::io::Result<ListenerId> {
         listener::create(self, addr, role)
+    }
+
+    /// Stop accepting on a listener and close it.
+    pub fn close_listener(&mut self, id: ListenerId) {
+        listener::destroy(self, id);
     }
 
     /// Use an already-bound listening socket (e.g. a clone shared by worker threads).
@@ -113,7 +176,8 @@ impl Core {
         self.listeners.get(id).map(|l| l.addr)
     }
 
-    /// Run the event loop until SIGINT or SIGTERM, then return `Ok(())`.
+    /// Run the event loop until SIGINT or SIGTERM (or this core's [`StopHandle`]), then
+    /// return `Ok(())`.
     pub fn run(&mut self) -> std::io::Result<()> {
         event_loop::run(self)
     }
@@ -179,7 +243,7 @@ impl Drop for Core {
 /// Raise the soft limit on open files to the hard limit, so the server can hold as many
 /// connections as the operator allows (the default soft limit, 1024, is a few hundred clients
 /// with upstreams). Failure is logged, not fatal.
-fn raise_open_file_limit() {
+pub(crate) fn raise_open_file_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     match getrlimit(Resource::RLIMIT_NOFILE) {
         Ok((soft, hard)) if soft < hard => {

@@ -7,13 +7,16 @@
 //! fails to resolve. No scan, no ABA hazard.
 //!
 //! Each iteration of [`run`]:
-//! 1. lets the nodes make progress on remembered readiness (`handle_connections` in stage 9,
-//!    [`handle_pipes`](crate::pipe::handle_pipes) from stage 10), which says whether more
-//!    progress is possible right away;
-//! 2. waits in `epoll_wait`: not at all if so, otherwise until an event or the next session
-//!    deadline;
+//! 1. lets the nodes on the ready list make progress on remembered readiness
+//!    (`handle_connections` in stage 9, [`handle_pipes`](crate::pipe::handle_pipes) from stage
+//!    10), which says whether more progress is possible right away;
+//! 2. waits in `epoll_wait`: not at all if so, otherwise until an event or the nearest timer
+//!    (a session timer, or a listener waiting to retry `accept`);
 //! 3. dispatches each event to the node it names;
-//! 4. fires session deadlines that have passed.
+//! 4. fires the session timers that have passed, and retries listeners that are due.
+//!
+//! Nothing in a turn is proportional to the number of open connections: the ready lists hold
+//! only what changed, and the timers are a heap whose top is the only entry looked at.
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -34,8 +37,10 @@ pub enum Target {
     Listener(ListenerId),
     /// A client or upstream connection.
     Connection(ConnectionId),
-    /// The SIGINT wake-up pipe.
-    Shutdown,
+    /// The process's signal wake-up pipe (SIGINT, SIGTERM), shared by every core.
+    Signal,
+    /// This core's own waker (its [`StopHandle`](crate::StopHandle)).
+    Waker,
 }
 
 #[derive(Debug)]
@@ -120,13 +125,20 @@ impl EventLoop {
     }
 }
 
-/// Run the loop until SIGINT/SIGTERM. Returns `Ok(())` then; the caller drops the core.
+/// Run the loop until SIGINT/SIGTERM or the core's stop handle. Returns `Ok(())` then; the
+/// caller drops the core.
 pub fn run(core: &mut Core) -> std::io::Result<()> {
-    while !shutdown::requested() {
+    loop {
+        if shutdown::requested() {
+            crate::warn!("{} received", shutdown::signal_name());
+            return Ok(());
+        }
+        if core.stop.is_requested() {
+            crate::info!("stop requested");
+            return Ok(());
+        }
         turn(core, None);
     }
-    crate::warn!("{} received", shutdown::signal_name());
-    Ok(())
 }
 
 /// One iteration of the loop. `limit` caps the time spent waiting in `epoll_wait` (`None`: wait
@@ -137,7 +149,10 @@ pub fn turn(core: &mut Core, limit: Option<Duration>) {
         (Output::UnboundedList, Trigger::Edge) => connection::handle_connections(core),
         _ => false,
     };
-    let mut wake_at = session::next_deadline(core);
+    let mut wake_at = session::next_timer(core);
+    if let Some(retry) = core.accept_retry_at {
+        wake_at = Some(wake_at.map_or(retry, |at| at.min(retry)));
+    }
     if let Some(limit) = limit {
         let cap = Instant::now() + limit;
         wake_at = Some(wake_at.map_or(cap, |at| at.min(cap)));
@@ -163,7 +178,8 @@ pub fn turn(core: &mut Core, limit: Option<Duration>) {
     for event in &events[..n] {
         dispatch(core, event.data(), event.events());
     }
-    session::fire_deadlines(core);
+    session::fire_timers(core);
+    listener::retry_due(core);
 }
 
 fn dispatch(core: &mut Core, data: u64, flags: EpollFlags) {
@@ -171,7 +187,10 @@ fn dispatch(core: &mut Core, data: u64, flags: EpollFlags) {
         None => crate::debug!("event for a node destroyed earlier in this batch"),
         Some(Target::Listener(id)) => listener::on_readable(core, id),
         Some(Target::Connection(id)) => connection::on_event(core, id, flags),
-        Some(Target::Shutdown) => {} // the flag is checked at the top of the loop
+        // The flags are checked at the top of the loop. The signal pipe is never drained, so
+        // every core sees it; the waker is this core's own.
+        Some(Target::Signal) => {}
+        Some(Target::Waker) => core.stop.drain(),
     }
 }
 

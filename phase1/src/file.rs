@@ -1,9 +1,14 @@
-//! Files: a file on disk read into a pipe, chunk by chunk.
+//! Files: a file on disk (or any other byte source) read into a pipe, chunk by chunk.
 //!
 //! A file is a pipe *source* that is always ready (a disk file never says `EAGAIN`), so the only
 //! thing that paces it is the pipe threshold: one 100 000-byte read per loop iteration while its
 //! pipe holds under 1 MB. At end of file (or on a read error) the file destroys itself; its
 //! pipe then has no source, and the sink hears so once it has sent every byte.
+//!
+//! What is read is a [`BodySource`]: the course's whole file (stage 12 on), or, for the finished
+//! server, exactly the number of bytes a response announced (a file that grows meanwhile is
+//! not read past that length, one that shrinks is reported as failed), a region sent with
+//! `sendfile(2)` without passing through memory, or any [`Read`] (a compressor over a file).
 //!
 //! [`open_in_public`] is the guard stage 12 adds: only files inside the public directory, and
 //! readable by "others", may be served. Containment is decided on canonical paths, component
@@ -13,14 +18,51 @@
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 
+use crate::buffer::{Chunk, FileRegion};
 use crate::constants::READ_CHUNK_SIZE;
 use crate::core::{Core, FileId};
-use crate::pipe::{self, End, Owner, Side};
+use crate::pipe::{self, End, Owner, Role, Side};
 
-/// A file being streamed into a pipe.
+/// What a file node streams into its pipe.
+pub enum BodySource {
+    /// An open file, read to its end (the course's way).
+    File(std::fs::File),
+    /// Exactly `len` bytes of an open file, from its current position, read through memory.
+    /// Bytes appended meanwhile are not read; a file that ends sooner fails the transfer.
+    FileExact {
+        /// The open file.
+        file: std::fs::File,
+        /// The length the response announced.
+        len: u64,
+    },
+    /// Exactly `len` bytes of an open file from offset 0, handed to the kernel with
+    /// `sendfile(2)`: no byte is copied into the server's memory. A file that shrinks meanwhile
+    /// makes the client connection close at once.
+    ZeroCopy {
+        /// The open file.
+        file: std::fs::File,
+        /// The length the response announced.
+        len: u64,
+    },
+    /// Any reader, read to its end (e.g. a compressor over a file).
+    Stream(Box<dyn Read>),
+}
+
+enum Reader {
+    Read(Box<dyn Read>),
+    Region {
+        file: Arc<std::fs::File>,
+        offset: u64,
+    },
+}
+
+/// A byte source being streamed into a pipe.
 pub struct File {
-    file: std::fs::File,
+    reader: Reader,
+    /// Bytes still to produce, when the length was announced.
+    remaining: Option<u64>,
     /// The source end; ready from the start.
     pub(crate) source: End,
 }
@@ -75,10 +117,23 @@ pub fn open_in_public(public: &Path, path: &Path) -> Result<std::fs::File, FileE
     std::fs::File::open(&real).map_err(classify)
 }
 
-/// Make an open file a pipe source. Attach it with [`pipe::create`].
-pub fn create(core: &mut Core, file: std::fs::File) -> FileId {
+/// Make a byte source a pipe source. Attach it with [`pipe::create`].
+pub fn create(core: &mut Core, body: BodySource) -> FileId {
+    let (reader, remaining) = match body {
+        BodySource::File(file) => (Reader::Read(Box::new(file)), None),
+        BodySource::FileExact { file, len } => (Reader::Read(Box::new(file)), Some(len)),
+        BodySource::ZeroCopy { file, len } => (
+            Reader::Region {
+                file: Arc::new(file),
+                offset: 0,
+            },
+            Some(len),
+        ),
+        BodySource::Stream(reader) => (Reader::Read(reader), None),
+    };
     let id = core.files.insert(File {
-        file,
+        reader,
+        remaining,
         source: End {
             pipe: None,
             ready: true,
@@ -97,7 +152,23 @@ pub fn destroy(core: &mut Core, id: FileId) {
     }
 }
 
-/// The pipe has room: read one chunk into it. End of file, or an error, ends the file.
+/// The file could not deliver what was announced (it ended early, or a read failed): tell the
+/// session reading it, if a session is, then destroy it.
+fn fail(core: &mut Core, id: FileId) {
+    let sink = core
+        .files
+        .get(id)
+        .and_then(|f| f.source.pipe)
+        .and_then(|p| core.pipes.get(p))
+        .and_then(|p| p.sink());
+    if let Some(Owner::Session(session, Role::File)) = sink {
+        crate::session::file_failed(core, session);
+    }
+    destroy(core, id);
+}
+
+/// The pipe has room: add one chunk to it (bytes read, or a file region). The end of the
+/// source, or an error, ends the file.
 pub fn on_source_ready(core: &mut Core, id: FileId) {
     let Some(file) = core.files.get_mut(id) else {
         return;
@@ -105,17 +176,56 @@ pub fn on_source_ready(core: &mut Core, id: FileId) {
     let Some(pipe_id) = file.source.pipe else {
         return;
     };
-    match file.file.read(&mut core.read_buffer[..READ_CHUNK_SIZE]) {
-        Ok(0) => destroy(core, id),
-        Ok(n) => {
-            let bytes = core.read_buffer[..n].to_vec();
-            pipe::write(core, pipe_id, bytes);
+    if file.remaining == Some(0) {
+        destroy(core, id);
+        return;
+    }
+    let limit = file
+        .remaining
+        .map_or(usize::MAX, |r| usize::try_from(r).unwrap_or(usize::MAX));
+    match &mut file.reader {
+        Reader::Region { file: open, offset } => {
+            // No bytes are read: the region names them, and the client's connection sends them
+            // with sendfile. One chunk fills the pipe's room at most, so pacing is unchanged.
+            let room = core.pipes.get(pipe_id).map_or(0, |p| p.room()).max(1);
+            let len = room.min(limit);
+            let region = FileRegion {
+                file: open.clone(),
+                offset: *offset,
+                len,
+            };
+            *offset += len as u64;
+            if let Some(left) = file.remaining.as_mut() {
+                *left -= len as u64;
+            }
+            pipe::write_chunk(core, pipe_id, Chunk::File(region));
         }
-        Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-        Err(err) => {
-            crate::error!("read failed: {err}");
-            destroy(core, id);
+        Reader::Read(reader) => {
+            let want = READ_CHUNK_SIZE.min(limit);
+            match reader.read(&mut core.read_buffer[..want]) {
+                Ok(0) if file.remaining.is_some() => {
+                    crate::warn!("file ended before its announced length");
+                    fail(core, id);
+                }
+                Ok(0) => destroy(core, id),
+                Ok(n) => {
+                    if let Some(left) = file.remaining.as_mut() {
+                        *left -= n as u64;
+                    }
+                    let bytes = core.read_buffer[..n].to_vec();
+                    pipe::write(core, pipe_id, bytes);
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    crate::error!("read failed: {err}");
+                    fail(core, id);
+                }
+            }
         }
+    }
+    // A finished source ends now rather than at one more read that would find nothing.
+    if core.files.get(id).is_some_and(|f| f.remaining == Some(0)) {
+        destroy(core, id);
     }
 }
 

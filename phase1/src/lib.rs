@@ -13,7 +13,8 @@
 //! | [`session`] | `xps_session` | the node between a client and what serves it: **the extension point** |
 //! | [`buffer`] | `xps_buffer` | a list of byte chunks with an exact length |
 //! | [`logger`] | `xps_logger` | the course's log format over the `log` crate |
-//! | [`mime`] | `xps_mime` | file extension to MIME type |
+//! | [`timer`] | — | per-session timers, keyed by kind, in one heap per core |
+//! | [`stop`] | — | stopping a core: signals for all, a [`StopHandle`] for one |
 //! | [`profile`] | — | what differs between stages 6-13, as named options |
 //! | [`constants`] | `xps.h` | the course's numbers |
 //! | [`cli`] | — | the command line shared by the stage binaries |
@@ -29,14 +30,34 @@ pub mod event_loop;
 pub mod file;
 pub mod listener;
 pub mod logger;
-pub mod mime;
 pub mod pipe;
 pub mod profile;
 pub mod session;
 mod shutdown;
+pub mod stop;
+pub mod timer;
 pub mod upstream;
 
-pub use crate::core::{ConnectionId, Core, EventId, FileId, ListenerId, PipeId, SessionId};
+pub use crate::core::{
+    ConnectionId, Core, Counters, EventId, FileId, ListenerId, PipeId, SessionId,
+};
+pub use crate::file::BodySource;
 pub use crate::listener::PortRole;
 pub use crate::profile::{EventLookup, Output, Reply, SocketMode, StageProfile, Trigger};
 pub use crate::session::{ClientInfo, SessionCtx, SessionError, SessionFactory, SessionHandler};
+pub use crate::stop::StopHandle;
+pub use crate::timer::TimerKind;
+
+/// Process-wide setup, once, before any core runs: raise the open-file limit to the hard limit
+/// and install the SIGINT/SIGTERM handler that stops every core. Call it at the top of `main`
+/// (a later call, and [`Core::new`]'s own call, do nothing more). Doing it here rather than in
+/// each core means N cores on N threads (stage 23) never race to install it.
+pub fn init() -> std::io::Result<()> {
+    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        crate::core::raise_open_file_limit();
+        shutdown::install().map_err(|err| err.to_string())
+    })
+    .clone()
+    .map_err(|err| std::io::Error::other(format!("cannot install the signal handler: {err}")))
+}

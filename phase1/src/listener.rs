@@ -1,7 +1,9 @@
 //! Listeners: a listening socket and what to do with each client it accepts.
 //!
 //! A listener is bound with `SO_REUSEADDR` (so a restarted server can bind at once), listens
-//! with a backlog of 64 and is itself non-blocking. Each accepted client gets the listener's
+//! with a backlog of 64 and is itself non-blocking. [`bind`] can also set `SO_REUSEPORT`, so
+//! several worker threads each own a listener on the same port and the kernel spreads the
+//! clients (stage 23). Each accepted client gets the listener's
 //! [`PortRole`]: reply to it, proxy it, send it a file, or hand it to a session. The roles are
 //! what stages 10-13 teach: stage 10 joins the client to itself with one pipe (echo), stage 11
 //! joins it to an upstream with two, stage 12 to a file, and stage 13 puts a session in between.
@@ -9,6 +11,7 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use nix::sys::epoll::EpollFlags;
 use socket2::{Domain, Socket, Type};
@@ -65,17 +68,31 @@ pub struct Listener {
     event: EventId,
 }
 
+/// How long a listener waits before calling `accept` again after it failed for lack of
+/// descriptors (EMFILE, ENFILE) or memory. See [`on_readable`].
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
 /// Create a listening socket on `addr` and register it (see [`Core::listen`]).
 pub fn create(core: &mut Core, addr: SocketAddr, role: PortRole) -> std::io::Result<ListenerId> {
+    adopt(core, bind(addr, false)?, role)
+}
+
+/// A non-blocking listening socket on `addr` (SO_REUSEADDR, backlog 64), not yet registered in
+/// any core. With `reuse_port`, `SO_REUSEPORT` too: several sockets, one per worker, may then
+/// listen on the same port, and the kernel hands each new client to one of them.
+pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM.nonblocking().cloexec(),
         None,
     )?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;
-    adopt(core, socket.into(), role)
+    Ok(socket.into())
 }
 
 /// Register an already-listening socket (see [`Core::listen_socket`]).
@@ -126,6 +143,13 @@ pub fn destroy(core: &mut Core, id: ListenerId) {
 /// The listening socket is readable: clients are waiting. Level-triggered (stages 6-8), accept
 /// one per event, as the course does; edge-triggered, accept until `EAGAIN`, because a burst of
 /// clients raises a single edge.
+///
+/// When `accept` fails for lack of descriptors (EMFILE, ENFILE) or memory, the client stays in
+/// the kernel's queue. An edge-triggered listener would then never hear of it again: the queue
+/// is not *becoming* readable, it already is, so no new edge comes until yet another client
+/// connects, and a full queue gets none at all. The listener therefore retries on its own, every
+/// [`ACCEPT_RETRY`], until `accept` works or says `EAGAIN` (nginx backs off the same way). The
+/// retry costs one `accept` per 100 ms while descriptors are short, and nothing otherwise.
 pub fn on_readable(core: &mut Core, id: ListenerId) {
     loop {
         let Some(listener) = core.listeners.get(id) else {
@@ -135,15 +159,57 @@ pub fn on_readable(core: &mut Core, id: ListenerId) {
             Ok((stream, peer)) => accept_client(core, id, stream, peer),
             Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                // EMFILE and friends: the client stays in the backlog; log and go on serving.
-                crate::error!("accept failed: {err}");
+            Err(err) if is_resource_shortage(&err) => {
+                core.counters.accept_errors += 1;
+                crate::error!(
+                    "accept failed: {err}; retrying in {} ms",
+                    ACCEPT_RETRY.as_millis()
+                );
+                schedule_retry(core, id);
                 return;
+            }
+            Err(err) => {
+                // ECONNABORTED and the like concern one client only: go on with the next.
+                crate::debug!("accept failed: {err}");
+                if core.profile.trigger == Trigger::Level {
+                    return;
+                }
+                continue;
             }
         }
         if core.profile.trigger == Trigger::Level {
             return;
         }
+    }
+}
+
+fn is_resource_shortage(err: &std::io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+fn schedule_retry(core: &mut Core, id: ListenerId) {
+    if !core.accept_retry.contains(&id) {
+        core.accept_retry.push(id);
+    }
+    if core.accept_retry_at.is_none() {
+        core.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
+    }
+}
+
+/// Retry the listeners whose `accept` failed for lack of resources, once their wait is over.
+pub(crate) fn retry_due(core: &mut Core) {
+    let Some(at) = core.accept_retry_at else {
+        return;
+    };
+    if at > Instant::now() {
+        return;
+    }
+    core.accept_retry_at = None;
+    for id in std::mem::take(&mut core.accept_retry) {
+        on_readable(core, id);
     }
 }
 
@@ -169,7 +235,12 @@ fn accept_client(core: &mut Core, id: ListenerId, stream: TcpStream, peer: Socke
             return;
         }
     };
-    crate::info!("new connection");
+    core.counters.connections_accepted += 1;
+    if core.log_connections {
+        crate::info!("new connection");
+    } else {
+        crate::debug!("new connection");
+    }
     let Some(listener) = core.listeners.get_mut(id) else {
         return;
     };
@@ -206,7 +277,7 @@ fn accept_client(core: &mut Core, id: ListenerId, stream: TcpStream, peer: Socke
         },
         Plan::File(public, path) => match file::open_in_public(&public, &path) {
             Ok(opened) => {
-                let file = file::create(core, opened);
+                let file = file::create(core, file::BodySource::File(opened));
                 pipe::create(core, Owner::File(file), client_end, PIPE_THRESHOLD);
             }
             Err(err) => {

@@ -10,7 +10,11 @@
 //! blocking `send`: Ctrl-C would do nothing while stage 7 is frozen on a client that never
 //! reads, which is exactly when a student presses it. The handler is installed without
 //! `SA_RESTART`, so that frozen `send` returns `EINTR`, the send loop checks the flag, and the
-//! server stops. The same handler serves every thread's core (stage 23).
+//! server stops. The same handler serves every thread's core (stage 23): the pipe's read end
+//! is registered in every core's epoll set and never drained, so one signal wakes them all
+//! (see [`crate::stop`]).
+//!
+//! Installing is process-wide, so it happens once, in [`crate::init`], before any core runs.
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -41,11 +45,10 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
-/// Install the handler (once per process) and return the read end of the wake-up pipe, to be
-/// registered in epoll.
-pub fn install() -> std::io::Result<BorrowedFd<'static>> {
-    if let Some(fd) = WAKE_READ.get() {
-        return Ok(fd_ref(fd));
+/// Install the handler and the wake-up pipe. Called once per process, by [`crate::init`].
+pub(crate) fn install() -> std::io::Result<()> {
+    if WAKE_READ.get().is_some() {
+        return Ok(());
     }
     let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
     WAKE_WRITE_FD.store(write.as_raw_fd(), Ordering::SeqCst);
@@ -61,15 +64,13 @@ pub fn install() -> std::io::Result<BorrowedFd<'static>> {
         unsafe { signal::sigaction(sig, &action) }?;
     }
     let _ = WAKE_READ.set(read);
-    WAKE_READ
-        .get()
-        .map(fd_ref)
-        .ok_or_else(|| std::io::Error::other("wake-up pipe missing"))
+    Ok(())
 }
 
-fn fd_ref(fd: &'static OwnedFd) -> BorrowedFd<'static> {
+/// The read end of the wake-up pipe, once installed: every core registers it.
+pub(crate) fn wake_fd() -> Option<BorrowedFd<'static>> {
     use std::os::fd::AsFd;
-    fd.as_fd()
+    WAKE_READ.get().map(|fd: &'static OwnedFd| fd.as_fd())
 }
 
 /// True once SIGINT or SIGTERM has arrived.

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use phase1::{ClientInfo, Core, PortRole, SessionCtx, SessionHandler, StageProfile};
+use phase1::{ClientInfo, Core, PortRole, SessionCtx, SessionHandler, StageProfile, TimerKind};
 
 /// A non-blocking client that collects whatever arrives.
 struct Client {
@@ -285,23 +285,34 @@ fn a_file_follows_the_head_in_full() {
     assert!(client.got[5..] == content[..], "file bytes differ");
 }
 
-/// Tells the client who it is, or that time ran out.
+/// Tells the client who it is, then which of its timers fired, in order.
 struct Timed;
 
 impl SessionHandler for Timed {
     fn on_start(&mut self, ctx: &mut SessionCtx<'_>) {
         let info = *ctx.client();
         ctx.send(format!("{} {};", info.listener_port(), info.peer_ip()));
-        ctx.set_deadline(Some(Instant::now() + Duration::from_millis(50)));
+        let now = Instant::now();
+        ctx.set_timer(TimerKind::Header, now + Duration::from_millis(60));
+        // Cancelled: never fires.
+        ctx.set_timer(TimerKind::KeepAlive, now + Duration::from_millis(5));
+        ctx.cancel_timer(TimerKind::KeepAlive);
+        // Pushed back: fires once, at the later time.
+        ctx.set_timer(TimerKind::Send, now + Duration::from_millis(5));
+        ctx.set_timer(TimerKind::Send, now + Duration::from_millis(30));
+        ctx.set_timer(TimerKind::Body, now + Duration::from_millis(10));
     }
 
     fn on_client_data(&mut self, _ctx: &mut SessionCtx<'_>, _data: &[u8]) -> usize {
         0
     }
 
-    fn on_deadline(&mut self, ctx: &mut SessionCtx<'_>) {
-        ctx.send("timeout");
-        ctx.close();
+    fn on_timer(&mut self, ctx: &mut SessionCtx<'_>, kind: TimerKind) {
+        assert_eq!(ctx.timer(kind), None, "a fired timer is disarmed");
+        ctx.send(format!("{kind:?};"));
+        if kind == TimerKind::Header {
+            ctx.close();
+        }
     }
 }
 
@@ -313,7 +324,7 @@ fn client_info_and_deadline() {
         client.poll();
         client.eof
     });
-    let expected = format!("{} 127.0.0.1;timeout", addr.port());
+    let expected = format!("{} 127.0.0.1;Body;Send;Header;", addr.port());
     assert_eq!(String::from_utf8_lossy(&client.got), expected);
 }
 

@@ -16,6 +16,7 @@ use crate::session::{HttpSession, Options, Site};
 /// Stages 14-15: every port in `ports` serves files from `public`.
 pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Result<()> {
     let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
+    core.set_connection_logging(options.log_connections);
     let shown = std::fs::canonicalize(public).unwrap_or_else(|_| public.to_path_buf());
     if !shown.is_dir() {
         phase1::warn!(
@@ -31,13 +32,13 @@ pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Res
         core.listen(addr, PortRole::session(factory))
             .with_context(|| format!("cannot listen on {addr}"))?;
     }
-    start_up_done(&options);
     core.run().context("the event loop failed")
 }
 
 /// Stage 16 on: one listener per distinct config listener; the config answers every request.
 pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
     let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
+    core.set_connection_logging(options.log_connections);
     describe(&config);
     let listeners = config.all_listeners();
     let site = Arc::new(Site::Config(Arc::new(config)));
@@ -51,24 +52,7 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
         core.listen(addr, PortRole::session(factory))
             .with_context(|| format!("cannot listen on {listener}"))?;
     }
-    start_up_done(&options);
     core.run().context("the event loop failed")
-}
-
-/// The listeners are up: from here on the log is what happens per connection.
-///
-/// The phase-1 core prints `new connection` and `closing connection` at INFO for every
-/// connection, as the course's chapters show. A server in production must not write (and flush)
-/// two lines per connection, so without [`Options::log_connections`] INFO lines end here: the
-/// server logs only WARNING and ERROR from now on. Phase 2 itself logs at INFO only while
-/// starting, so nothing else is lost, and `XPS_DEBUG=1` still shows every line.
-///
-/// This is the one place to change once the core can be told to print those lines at DEBUG.
-fn start_up_done(options: &Options) {
-    if !options.log_connections && log::max_level() == log::LevelFilter::Info {
-        phase1::info!("serving; per-connection lines are off from here (XPS_DEBUG=1 shows them)");
-        log::set_max_level(log::LevelFilter::Warn);
-    }
 }
 
 /// Read a config file, saying which file failed and why.

@@ -7,9 +7,11 @@ use std::time::Instant;
 
 use super::{Input, Session};
 use crate::constants::PIPE_THRESHOLD;
-use crate::core::{Core, SessionId};
+use crate::core::{Core, Counters, SessionId};
+use crate::file::{self, BodySource};
 use crate::pipe::{self, Owner, Role};
-use crate::{file, upstream};
+use crate::timer::{TimerKind, Timers};
+use crate::{connection, upstream};
 
 /// Who the client is and where it came in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,14 +67,23 @@ pub trait SessionHandler {
         ctx.close();
     }
 
-    /// The file given to [`SessionCtx::send_file`] has been read to its end. Default: close
-    /// once it is delivered.
+    /// The file given to [`SessionCtx::send_file`] (or the source given to
+    /// [`SessionCtx::send_source`]) has been read to its end. Default: close once it is
+    /// delivered.
     fn on_file_done(&mut self, ctx: &mut SessionCtx<'_>) {
         ctx.close();
     }
 
-    /// The deadline set with [`SessionCtx::set_deadline`] passed. Default: abort.
-    fn on_deadline(&mut self, ctx: &mut SessionCtx<'_>) {
+    /// The source given to [`SessionCtx::send_source`] could not deliver the length it was
+    /// given (the file shrank, or a read failed). What it did deliver has been queued; the
+    /// client was promised more, so the response cannot be completed. Default: abort (close the
+    /// connection at once, so the client cannot take later bytes for this body).
+    fn on_file_failed(&mut self, ctx: &mut SessionCtx<'_>) {
+        ctx.abort();
+    }
+
+    /// The timer `kind` set with [`SessionCtx::set_timer`] passed. Default: abort.
+    fn on_timer(&mut self, ctx: &mut SessionCtx<'_>, _kind: TimerKind) {
         ctx.abort();
     }
 }
@@ -154,6 +165,36 @@ impl SessionCtx<'_> {
             .is_some_and(|s| s.upstream.is_some())
     }
 
+    /// True once the upstream opened by [`SessionCtx::proxy`] has sent at least one byte (it has
+    /// started answering). A stage-21 upstream timeout may answer 504 only before that.
+    pub fn upstream_started(&self) -> bool {
+        self.core
+            .sessions
+            .get(self.id)
+            .is_some_and(|s| s.upstream_bytes > 0)
+    }
+
+    /// Bytes queued for the client that it has not received yet: those still in the pipe
+    /// towards it, plus those in the kernel's send queue of its socket (sent but not
+    /// acknowledged). A send timeout watches this number: a client that reads keeps it falling.
+    pub fn client_unsent(&self) -> u64 {
+        let Some(session) = self.core.sessions.get(self.id) else {
+            return 0;
+        };
+        let in_pipe = session
+            .client_source
+            .pipe
+            .and_then(|p| self.core.pipes.get(p))
+            .map_or(0, |p| p.len());
+        let in_kernel = connection::kernel_unsent(self.core, session.client);
+        (in_pipe + in_kernel) as u64
+    }
+
+    /// The core's running totals (connections, bytes), for metrics.
+    pub fn counters(&self) -> &Counters {
+        &self.core.counters
+    }
+
     /// Queue bytes for the client, after everything queued before. Meant for a response head
     /// or a small body: it is queued even above the pipe threshold.
     pub fn send(&mut self, bytes: impl Into<Vec<u8>>) {
@@ -168,9 +209,18 @@ impl SessionCtx<'_> {
         pipe::write(self.core, pipe_id, bytes);
     }
 
-    /// Stream `file` to the client after everything queued so far, through a bounded pipe.
-    /// [`SessionHandler::on_file_done`] is called once it has all been read.
+    /// Stream `file` to the client after everything queued so far, through a bounded pipe,
+    /// to its end. [`SessionHandler::on_file_done`] is called once it has all been read.
     pub fn send_file(&mut self, opened: std::fs::File) -> Result<(), SessionError> {
+        self.send_source(BodySource::File(opened))
+    }
+
+    /// Stream `body` to the client after everything queued so far: a file to its end, exactly
+    /// the length a response announced (through memory or with `sendfile`), or any reader such
+    /// as a compressor over a file, chunk by chunk through a bounded pipe.
+    /// [`SessionHandler::on_file_done`] is called once it has all been read, or
+    /// [`SessionHandler::on_file_failed`] if it could not deliver its announced length.
+    pub fn send_source(&mut self, body: BodySource) -> Result<(), SessionError> {
         let id = self.id;
         let session = self.session().ok_or(SessionError::Gone)?;
         if session.closing {
@@ -179,7 +229,7 @@ impl SessionCtx<'_> {
         if session.file.is_some() || session.file_sink.pipe.is_some() {
             return Err(SessionError::Busy);
         }
-        let file = file::create(self.core, opened);
+        let file = file::create(self.core, body);
         let sink = Owner::Session(id, Role::File);
         if pipe::create(self.core, Owner::File(file), sink, PIPE_THRESHOLD).is_none() {
             file::destroy(self.core, file);
@@ -254,6 +304,9 @@ impl SessionCtx<'_> {
         if let Some(pipe) = from_client.and_then(|p| self.core.pipes.get_mut(p)) {
             pipe.set_sink_wants(1);
         }
+        if let Some(id) = from_client {
+            pipe::wake(self.core, id);
+        }
     }
 
     /// Turn Nagle's algorithm off for the client (`TCP_NODELAY`), so a small write leaves at
@@ -307,18 +360,40 @@ impl SessionCtx<'_> {
         }
     }
 
-    /// Arm (`Some`) or clear (`None`) this session's timer.
-    /// [`SessionHandler::on_deadline`] runs once when it passes.
-    pub fn set_deadline(&mut self, at: Option<Instant>) {
+    /// Close the client now with a reset (RST): like [`SessionCtx::abort`], and the kernel also
+    /// drops what it still holds for the client and frees the socket at once instead of
+    /// lingering. For a client that stopped reading: nothing of ours stays behind for it.
+    pub fn reset(&mut self) {
+        if let Some(session) = self.session() {
+            session.closing = true;
+            session.aborting = true;
+            session.resetting = true;
+        }
+    }
+
+    /// Arm this session's `kind` timer for `at`, replacing an earlier setting of the same
+    /// kind. [`SessionHandler::on_timer`] runs once with `kind` when it passes. Each kind is an
+    /// independent clock; re-arming costs no more than a comparison in most cases.
+    pub fn set_timer(&mut self, kind: TimerKind, at: Instant) {
         let id = self.id;
-        let Some(session) = self.session() else {
+        let Some(session) = self.core.sessions.get_mut(id) else {
             return;
         };
-        session.deadline = at;
-        if let Some(at) = at {
-            self.core
-                .deadlines
-                .push(super::Deadline { at, session: id });
+        self.core.timers.set(&mut session.timers, id, kind, at);
+    }
+
+    /// Disarm this session's `kind` timer (nothing happens if it is not armed).
+    pub fn cancel_timer(&mut self, kind: TimerKind) {
+        if let Some(session) = self.session() {
+            Timers::cancel(&mut session.timers, kind);
         }
+    }
+
+    /// When this session's `kind` timer fires, if it is armed.
+    pub fn timer(&self, kind: TimerKind) -> Option<Instant> {
+        self.core
+            .sessions
+            .get(self.id)
+            .and_then(|s| s.timers.get(kind))
     }
 }

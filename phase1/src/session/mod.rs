@@ -24,7 +24,9 @@
 //! ([`SessionHandler::on_client_data`], returning how many it consumed) and acts through a
 //! [`SessionCtx`]: [`send`](SessionCtx::send) a few bytes, [`send_file`](SessionCtx::send_file)
 //! an open file, [`proxy`](SessionCtx::proxy) to an upstream, [`close`](SessionCtx::close)
-//! after flushing, [`abort`](SessionCtx::abort), [`set_deadline`](SessionCtx::set_deadline),
+//! after flushing, [`abort`](SessionCtx::abort), [`reset`](SessionCtx::reset),
+//! [`set_timer`](SessionCtx::set_timer) (one independent timer per [`TimerKind`]),
+//! [`send_source`](SessionCtx::send_source) for a body that is not a plain file,
 //! [`resume_input`](SessionCtx::resume_input) to be offered bytes it left waiting (the next
 //! pipelined request, once a response has finished), and
 //! [`set_nodelay`](SessionCtx::set_nodelay) for a connection that carries answer after answer.
@@ -66,7 +68,6 @@
 pub mod builtin;
 mod handler;
 
-use std::cmp::Ordering;
 use std::time::Instant;
 
 pub use handler::{ClientInfo, SessionCtx, SessionError, SessionFactory, SessionHandler};
@@ -75,6 +76,7 @@ use crate::connection;
 use crate::constants::PIPE_THRESHOLD;
 use crate::core::{ConnectionId, Core, FileId, PipeId, SessionId};
 use crate::pipe::{self, End, Owner, Role, Side};
+use crate::timer::{SessionTimers, TimerOwners};
 
 /// Where the client's bytes go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,8 +101,12 @@ pub struct Session {
     pub(crate) file: Option<FileId>,
     pub(crate) closing: bool,
     pub(crate) aborting: bool,
+    /// Close with a reset (RST) rather than an orderly end of stream.
+    pub(crate) resetting: bool,
+    /// The file being streamed could not deliver what was announced.
+    pub(crate) file_failed: bool,
     pub(crate) bytes_to_client: u64,
-    pub(crate) deadline: Option<Instant>,
+    pub(crate) timers: SessionTimers,
     /// Writes to the client.
     pub(crate) client_source: End,
     /// Reads from the client.
@@ -131,25 +137,9 @@ impl Session {
     }
 }
 
-/// A session timer, ordered so that `BinaryHeap` pops the earliest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Deadline {
-    pub(crate) at: Instant,
-    pub(crate) session: SessionId,
-}
-
-impl Ord for Deadline {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .at
-            .cmp(&self.at)
-            .then_with(|| other.session.cmp(&self.session))
-    }
-}
-
-impl PartialOrd for Deadline {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+impl TimerOwners for slotmap::SlotMap<SessionId, Session> {
+    fn timers_of(&mut self, session: SessionId) -> Option<&mut SessionTimers> {
+        self.get_mut(session).map(|s| &mut s.timers)
     }
 }
 
@@ -175,8 +165,10 @@ pub fn create(
         file: None,
         closing: false,
         aborting: false,
+        resetting: false,
+        file_failed: false,
         bytes_to_client: 0,
-        deadline: None,
+        timers: SessionTimers::default(),
         client_source: End::default(),
         client_sink: ready,
         upstream_source: End::default(),
@@ -229,6 +221,8 @@ fn with_handler(
     if let Some(session) = core.sessions.get_mut(id) {
         session.handler = Some(handler);
     }
+    // Whatever the handler did may have changed any of the session's pipes.
+    pipe::wake_owner(core, Owner::Session(id, Role::Client));
     settle(core, id);
 }
 
@@ -238,9 +232,13 @@ fn settle(core: &mut Core, id: SessionId) {
         return;
     };
     if session.aborting {
-        let client = session.client;
+        let (client, reset) = (session.client, session.resetting);
         destroy(core, id);
-        connection::close(core, client, false);
+        if reset {
+            connection::reset(core, client);
+        } else {
+            connection::close(core, client, false);
+        }
     } else if session.closing && session.file.is_none() {
         destroy(core, id);
     }
@@ -276,6 +274,7 @@ pub(crate) fn on_source_ready(core: &mut Core, id: SessionId, role: Role) {
         }
         Role::File => {}
     }
+    pipe::wake_owner(core, Owner::Session(id, role));
 }
 
 /// Client bytes: to the handler, to the upstream, or nowhere.
@@ -314,6 +313,7 @@ fn client_input(core: &mut Core, id: SessionId) {
                 };
                 pipe.set_sink_wants(wants);
             }
+            pipe::wake(core, from);
         }
         Input::Relay => {
             let Some(to) = pipe_of(core, id, |s| &s.upstream_source) else {
@@ -325,12 +325,12 @@ fn client_input(core: &mut Core, id: SessionId) {
                     session.client_sink.ready = false;
                     session.upstream_source.ready = true;
                 }
+                pipe::wake_owner(core, Owner::Session(id, Role::Client));
             }
         }
         Input::Ignore => {
-            if let Some(pipe) = core.pipes.get_mut(from) {
-                pipe.buffer_mut().clear();
-            }
+            let held = core.pipes.get(from).map_or(0, |p| p.len());
+            pipe::consume(core, from, held);
         }
     }
 }
@@ -360,6 +360,7 @@ fn toward_client(core: &mut Core, id: SessionId, role: Role) {
             end.ready = false;
         }
         session.client_source.ready = true;
+        pipe::wake_owner(core, Owner::Session(id, role));
     }
 }
 
@@ -379,6 +380,7 @@ pub(crate) fn on_source_closed(core: &mut Core, id: SessionId, role: Role) {
                     session.client_sink.ready = true;
                 }
             }
+            pipe::wake_owner(core, Owner::Session(id, Role::Client));
         }
         Role::File => {}
     }
@@ -422,6 +424,7 @@ pub(crate) fn on_sink_closed(core: &mut Core, id: SessionId, role: Role) {
                     session.client_sink.ready = true;
                 }
             }
+            pipe::wake_owner(core, Owner::Session(id, Role::Client));
             if failed {
                 crate::debug!("upstream closed without a byte");
                 with_handler(core, id, |handler, ctx| handler.on_upstream_failed(ctx));
@@ -431,12 +434,14 @@ pub(crate) fn on_sink_closed(core: &mut Core, id: SessionId, role: Role) {
         }
         Role::File => {
             pipe::detach(core, Owner::Session(id, Role::File), Side::Sink);
-            let closing = core.sessions.get_mut(id).is_some_and(|s| {
+            let (closing, failed) = core.sessions.get_mut(id).map_or((false, false), |s| {
                 s.file = None;
-                s.closing
+                (s.closing, std::mem::take(&mut s.file_failed))
             });
             if closing {
                 settle(core, id);
+            } else if failed {
+                with_handler(core, id, |handler, ctx| handler.on_file_failed(ctx));
             } else {
                 with_handler(core, id, |handler, ctx| handler.on_file_done(ctx));
             }
@@ -444,34 +449,24 @@ pub(crate) fn on_sink_closed(core: &mut Core, id: SessionId, role: Role) {
     }
 }
 
-/// The earliest live session deadline, dropping timers that were cleared or re-armed.
-pub(crate) fn next_deadline(core: &mut Core) -> Option<Instant> {
-    while let Some(top) = core.deadlines.peek().copied() {
-        let live = core
-            .sessions
-            .get(top.session)
-            .is_some_and(|s| s.deadline == Some(top.at));
-        if live {
-            return Some(top.at);
-        }
-        core.deadlines.pop();
+/// The file a session is streaming could not deliver what was announced; the handler hears
+/// so (instead of `on_file_done`) once the bytes before the failure have been passed on.
+pub(crate) fn file_failed(core: &mut Core, id: SessionId) {
+    if let Some(session) = core.sessions.get_mut(id) {
+        session.file_failed = true;
     }
-    None
 }
 
-/// Run `on_deadline` for every session whose deadline has passed.
-pub(crate) fn fire_deadlines(core: &mut Core) {
+/// The earliest deadline among all armed session timers.
+pub(crate) fn next_timer(core: &mut Core) -> Option<Instant> {
+    core.timers.next(&mut core.sessions)
+}
+
+/// Run `on_timer` for every session timer whose deadline has passed, earliest first.
+pub(crate) fn fire_timers(core: &mut Core) {
     let now = Instant::now();
-    while let Some(at) = next_deadline(core) {
-        if at > now {
-            return;
-        }
-        let Some(top) = core.deadlines.pop() else {
-            return;
-        };
-        if let Some(session) = core.sessions.get_mut(top.session) {
-            session.deadline = None;
-        }
-        with_handler(core, top.session, |handler, ctx| handler.on_deadline(ctx));
+    while let Some((id, kind)) = core.timers.pop_expired(now, &mut core.sessions) {
+        crate::debug!("{kind:?} timer fired");
+        with_handler(core, id, |handler, ctx| handler.on_timer(ctx, kind));
     }
 }

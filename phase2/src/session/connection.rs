@@ -44,7 +44,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use phase1::{ClientInfo, SessionCtx, SessionHandler};
+use phase1::{ClientInfo, SessionCtx, SessionHandler, TimerKind};
 
 use super::route::{self, Outcome};
 use super::{KeepAlive, Options, Site, MAX_DROPPED_BODY};
@@ -321,8 +321,8 @@ impl HttpSession {
 
     // ---- The keep-alive timer --------------------------------------------------------------
     //
-    // The only code that uses phase 1's session timer (`SessionCtx::set_deadline` and
-    // `SessionHandler::on_deadline`). It is armed when a connection goes idle and not moved
+    // The only code that uses phase 1's session timers (`SessionCtx::set_timer` with
+    // `TimerKind::KeepAlive`, and `SessionHandler::on_timer`). It is armed when a connection goes idle and not moved
     // while requests come and go (that would queue a timer per request); when it fires on a busy
     // connection, or on one idle for less than the timeout, it is re-armed or left for the next
     // idle spell.
@@ -332,7 +332,7 @@ impl HttpSession {
         let now = Instant::now();
         self.idle_since = Some(now);
         if !self.timer_armed {
-            ctx.set_deadline(Some(now + keep_alive.idle_timeout));
+            ctx.set_timer(TimerKind::KeepAlive, now + keep_alive.idle_timeout);
             self.timer_armed = true;
         }
     }
@@ -356,7 +356,7 @@ impl HttpSession {
             ctx.close();
             self.state = State::Closing;
         } else {
-            ctx.set_deadline(Some(end));
+            ctx.set_timer(TimerKind::KeepAlive, end);
             self.timer_armed = true;
         }
     }
@@ -407,9 +407,11 @@ impl SessionHandler for HttpSession {
         }
     }
 
-    /// The keep-alive timer (see `idle_timer_fired`).
-    fn on_deadline(&mut self, ctx: &mut SessionCtx<'_>) {
-        self.idle_timer_fired(ctx);
+    /// The keep-alive timer (see `idle_timer_fired`); it is the only timer this session sets.
+    fn on_timer(&mut self, ctx: &mut SessionCtx<'_>, kind: TimerKind) {
+        if kind == TimerKind::KeepAlive {
+            self.idle_timer_fired(ctx);
+        }
     }
 
     fn on_upstream_failed(&mut self, ctx: &mut SessionCtx<'_>) {

@@ -116,9 +116,9 @@ pub struct Options {
     /// `files.rs`, "Small files"). `false` in the course stages, which stream every file
     /// through the core's pipe as the course teaches.
     pub inline_small_files: bool,
-    /// Keep the phase-1 core's INFO line for every connection opened and closed (`new
-    /// connection`, `closing connection`) once the server runs: `true` in the course stages,
-    /// whose log is the course's; `false` in `expserver`, which must not write two lines per
-    /// connection (see `server::start_up_done`).
+    /// Log every connection the core opens and closes (`new connection`, `closing connection`)
+    /// at INFO, as the course's log does: `true` in the course stages. `false` in `expserver`,
+    /// which must not write two lines per connection: there they are DEBUG lines
+    /// (`XPS_DEBUG=1`). Given to the core with `Core::set_connection_logging`.
     pub log_connections: bool,
 }
