@@ -260,7 +260,8 @@ impl Reply {
         reply
     }
 
-    /// A 200 whose body follows the head as chunks (`Transfer-Encoding: chunked`).
+    /// A 200 whose body follows the head as chunks (`Transfer-Encoding: chunked`). For an
+    /// HTTP/1.1 request only; an HTTP/1.0 client gets a body ended by closing the connection.
     pub fn ok_chunked(content_type: &'static str) -> Reply {
         let mut reply = Reply::new(StatusCode::OK);
         reply.content_type = Some(content_type);
