@@ -2,13 +2,15 @@
 //!
 //! Phase 1 moves bytes between clients, upstreams and files; phase 2 decides *which* bytes. This
 //! crate holds the pieces that do that, each its own module:
-//! - [`http`]: the hand-written request parser and the response builder (stages 14, 15);
+//! - [`http`]: the hand-written request parser and the response builder (stages 14, 15), which
+//!   writes every response the server sends, and chunked framing;
 //! - [`config`]: the course's JSON config and the lookup of a request's route (stage 16);
 //! - [`resolve`]: turning a URL path into a file inside the served folder, safely (with
 //!   `beneath`, its one-system-call way for plain files);
 //! - [`mime`]: the `Content-Type` of a file;
 //! - [`directory`]: the HTML listing of a folder (stage 17);
-//! - [`session`]: the HTTP session plugged into the phase-1 core, and [`server`] to start one.
+//! - [`session`]: the HTTP session plugged into the phase-1 core (the connection, the dispatch to
+//!   a route's action, one file per action), and [`server`] to start one.
 
 mod beneath;
 pub mod config;

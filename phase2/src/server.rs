@@ -16,6 +16,7 @@ use crate::session::{HttpSession, Options, Site};
 /// Stages 14-15: every port in `ports` serves files from `public`.
 pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Result<()> {
     let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
+    core.set_connection_logging(options.log_connections);
     let shown = std::fs::canonicalize(public).unwrap_or_else(|_| public.to_path_buf());
     if !shown.is_dir() {
         phase1::warn!(
@@ -37,6 +38,7 @@ pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Res
 /// Stage 16 on: one listener per distinct config listener; the config answers every request.
 pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
     let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
+    core.set_connection_logging(options.log_connections);
     describe(&config);
     let listeners = config.all_listeners();
     let site = Arc::new(Site::Config(Arc::new(config)));

@@ -51,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         directories: Directories::List,
         keep_alive,
         inline_small_files: true,
+        log_connections: false,
     };
     phase2::server::run_config(config, options)
 }

@@ -27,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         directories: Directories::NotFound,
         keep_alive: None,
         inline_small_files: false,
+        log_connections: true,
     };
     phase2::server::run_folder(&args.ports, &args.public, options)
 }

@@ -2,8 +2,10 @@
 //! share (methods, status codes, header lists).
 //!
 //! The parser is the lesson of stage 14 and is written by hand (see [`parser`]); the response
-//! builder is stage 15.
+//! builder is stage 15 ([`response`]), and [`chunked`] frames bodies of unknown length for the
+//! stages after it.
 
+pub mod chunked;
 mod headers;
 mod method;
 pub mod parser;
@@ -15,5 +17,5 @@ pub use headers::{Header, Headers};
 pub use method::Method;
 pub use parser::{parse, Parse, ParseError, RequestParser, MAX_HEAD_LEN};
 pub use request::{host_without_port, Request};
-pub use response::Response;
+pub use response::{Framing, Reply, Response, ResponseStyle};
 pub use status::StatusCode;

@@ -1,14 +1,25 @@
-//! Building responses (the course's `xps_http_res`, stage 15).
+//! Building responses (the course's `xps_http_res`, stage 15), and the one place every response
+//! the server writes itself is turned into bytes.
 //!
 //! A response is a status line, headers and an optional small body. It is built in memory and
 //! turned into bytes once, so the whole head leaves in a single `write`: the official grader reads
 //! only the first chunk it receives and fails if the head is split. A file body is *not* put here;
 //! the head goes first and the file follows through a pipe.
 //!
-//! Every response the server makes itself carries `Server: eXpServer`, a `Date`,
-//! `Access-Control-Allow-Origin: *`, a `Content-Length` and `Connection: close` (the course never
-//! keeps a connection alive, and saying so stops clients such as Node's fetch from trying). The
-//! finished server's keep-alive replaces or removes that last header on a connection it keeps.
+//! Two layers live here:
+//!
+//! - [`Response`], the stage-15 builder: a status, an ordered header list and a small body.
+//! - [`Reply`], what a session asks for ("a 404", "a 200 of 5 bytes of `text/html`", "a 302 to
+//!   there") without caring how the stage writes it. [`Reply::render`] writes it in the stage's
+//!   [`ResponseStyle`]: stage 14's hand-written format string, or the builder from stage 15 on.
+//!   The session only hands a `Reply` over and sends the bytes it gets back.
+//!
+//! Every response the server makes itself carries `Server: eXpServer`,
+//! `Access-Control-Allow-Origin: *`, a `Content-Length` (or `Transfer-Encoding: chunked`, see
+//! [`chunked`](super::chunked)) and, from stage 15 on, a `Date`. It says `Connection: close`
+//! unless told otherwise (the course never keeps a connection alive, and saying so stops clients
+//! such as Node's fetch from trying); the finished server's keep-alive replaces or removes that
+//! header on a connection it keeps.
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -53,6 +64,8 @@ pub struct Response {
     status: StatusCode,
     headers: Headers,
     body: Vec<u8>,
+    /// The body follows the head as chunks (see [`Response::set_chunked`]).
+    chunked: bool,
 }
 
 impl Response {
@@ -68,6 +81,7 @@ impl Response {
             status,
             headers,
             body: Vec::new(),
+            chunked: false,
         }
     }
 
@@ -121,7 +135,27 @@ impl Response {
 
     /// Announce a body that is sent separately (a file through a pipe).
     pub fn set_content_length(&mut self, len: u64) {
+        self.chunked = false;
+        self.headers.remove("Transfer-Encoding");
         self.set_header("Content-Length", len.to_string());
+    }
+
+    /// Announce a body of unknown length, sent after the head as `Transfer-Encoding: chunked`
+    /// (stage 19 compresses a file on the fly and cannot know its size first). The head then has
+    /// no `Content-Length`, and the body bytes are not part of this response: the caller sends
+    /// them framed with [`chunk`](super::chunked::chunk), then
+    /// [`LAST_CHUNK`](super::chunked::LAST_CHUNK). HTTP/1.1 only: an HTTP/1.0 client does not
+    /// know chunks, and gets a body delimited by closing the connection instead.
+    pub fn set_chunked(&mut self) {
+        self.chunked = true;
+        self.body.clear();
+        self.headers.remove("Content-Length");
+        self.set_header("Transfer-Encoding", "chunked");
+    }
+
+    /// True once [`Response::set_chunked`] was called (and no length set since).
+    pub fn is_chunked(&self) -> bool {
+        self.chunked
     }
 
     /// The status line, every header and the blank line, with CRLF endings.
@@ -130,9 +164,14 @@ impl Response {
     }
 
     /// Head and body in one buffer, ready for one write. For `HEAD` requests pass
-    /// `with_body = false`: same head (same `Content-Length`), no body.
+    /// `with_body = false`: same head (same `Content-Length`), no body. A chunked response is
+    /// only its head: its chunks follow.
     pub fn serialize(&self, with_body: bool) -> Vec<u8> {
-        let body: &[u8] = if with_body { &self.body } else { &[] };
+        let body: &[u8] = if with_body && !self.chunked {
+            &self.body
+        } else {
+            &[]
+        };
         let mut head = String::with_capacity(HEAD_CAPACITY + body.len());
         // Writing to a String cannot fail.
         let _ = write!(head, "HTTP/1.1 {}\r\n", self.status);
@@ -141,6 +180,180 @@ impl Response {
         let mut out = head.into_bytes();
         out.extend_from_slice(body);
         out
+    }
+}
+
+/// How a stage writes its responses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseStyle {
+    /// Stage 14: the head is a hand-written format string with the headers the course lists
+    /// (`Server`, `Access-Control-Allow-Origin`, `Content-Length`, `Content-Type`); errors have
+    /// no body and there is no `Date`.
+    Handwritten,
+    /// Stage 15 on: the [`Response`] builder writes the head, adding `Date`, and error pages get
+    /// a small HTML body.
+    Builder,
+}
+
+/// How the receiver finds the end of a body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length: n`: the reply's own body, or a file of `n` bytes sent after the head.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: the body follows the head as chunks
+    /// ([`chunk`](super::chunked::chunk), then [`LAST_CHUNK`](super::chunked::LAST_CHUNK)).
+    Chunked,
+}
+
+/// A response a session asks for, before it is written in a stage's [`ResponseStyle`].
+///
+/// The session's actions say *what* to answer; [`Reply::render`] decides *how the bytes look*,
+/// so the stage-14 and stage-15 ways of writing a head stay side by side in this one file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    status: StatusCode,
+    content_type: Option<&'static str>,
+    framing: Framing,
+    /// A small body sent with the head (not for a file, which follows through a pipe).
+    body: Vec<u8>,
+    /// Headers after the standard ones, in the order added (`Location`, `Allow`, ...).
+    extra: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    /// A reply with no body (`Content-Length: 0`). For a status of 400 or more the builder style
+    /// adds its small error page.
+    pub fn new(status: StatusCode) -> Reply {
+        Reply {
+            status,
+            content_type: None,
+            framing: Framing::Length(0),
+            body: Vec::new(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// An error (4xx, 5xx): no body of its own; the builder style adds a small HTML page.
+    pub fn error(status: StatusCode) -> Reply {
+        Reply::new(status)
+    }
+
+    /// A redirect: the status and `Location: url`, no body.
+    pub fn redirect(status: StatusCode, url: &str) -> Reply {
+        Reply::new(status).with_header("Location", url)
+    }
+
+    /// A 200 with a small body sent with the head (an inlined file, a directory listing).
+    pub fn ok(content_type: &'static str, body: Vec<u8>) -> Reply {
+        let mut reply = Reply::new(StatusCode::OK);
+        reply.content_type = Some(content_type);
+        reply.framing = Framing::Length(body.len() as u64);
+        reply.body = body;
+        reply
+    }
+
+    /// A 200 whose body, `length` bytes of a file, is sent after the head.
+    pub fn ok_file(content_type: &'static str, length: u64) -> Reply {
+        let mut reply = Reply::new(StatusCode::OK);
+        reply.content_type = Some(content_type);
+        reply.framing = Framing::Length(length);
+        reply
+    }
+
+    /// A 200 whose body follows the head as chunks (`Transfer-Encoding: chunked`). For an
+    /// HTTP/1.1 request only; an HTTP/1.0 client gets a body ended by closing the connection.
+    pub fn ok_chunked(content_type: &'static str) -> Reply {
+        let mut reply = Reply::new(StatusCode::OK);
+        reply.content_type = Some(content_type);
+        reply.framing = Framing::Chunked;
+        reply
+    }
+
+    /// Add a header after the standard ones (`Allow`, later `Content-Encoding`, `Vary`, ...).
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.extra.push((name, value.into()));
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// The bytes to send. `with_body` is false for HEAD (same head, no body). `connection` is the
+    /// `Connection` header's value, `None` for none (a kept HTTP/1.1 connection).
+    pub fn render(
+        self,
+        style: ResponseStyle,
+        with_body: bool,
+        connection: Option<&str>,
+    ) -> Vec<u8> {
+        match style {
+            ResponseStyle::Handwritten => self.render_handwritten(with_body, connection),
+            ResponseStyle::Builder => self.render_builder(with_body, connection),
+        }
+    }
+
+    /// Stage 14: the head written out by hand, header by header, as the course does before it
+    /// has a response module.
+    fn render_handwritten(self, with_body: bool, connection: Option<&str>) -> Vec<u8> {
+        let mut head = format!(
+            "HTTP/1.1 {}\r\nServer: {SERVER_NAME}\r\nAccess-Control-Allow-Origin: *\r\n",
+            self.status
+        );
+        // Writing to a String cannot fail.
+        if let Some(connection) = connection {
+            let _ = write!(head, "Connection: {connection}\r\n");
+        }
+        match self.framing {
+            Framing::Length(length) => {
+                let _ = write!(head, "Content-Length: {length}\r\n");
+            }
+            Framing::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
+        }
+        if let Some(content_type) = self.content_type {
+            let _ = write!(head, "Content-Type: {content_type}\r\n");
+        }
+        for (name, value) in &self.extra {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        if with_body && self.framing != Framing::Chunked {
+            bytes.extend_from_slice(&self.body);
+        }
+        bytes
+    }
+
+    /// Stage 15 on: through the [`Response`] builder.
+    fn render_builder(self, with_body: bool, connection: Option<&str>) -> Vec<u8> {
+        let mut response = if self.status.as_u16() >= 400 && self.body.is_empty() {
+            Response::error(self.status)
+        } else {
+            Response::new(self.status)
+        };
+        if let Some(content_type) = self.content_type {
+            response.set_body(content_type, self.body);
+        }
+        match self.framing {
+            Framing::Length(length) if self.content_type.is_some() => {
+                response.set_content_length(length)
+            }
+            // No body of its own: `Content-Length: 0`, or the error page's length.
+            Framing::Length(_) => {}
+            Framing::Chunked => response.set_chunked(),
+        }
+        for (name, value) in self.extra {
+            response.set_header(name, value);
+        }
+        match connection {
+            Some(connection) => response.set_header("Connection", connection),
+            None => response.remove_header("Connection"),
+        }
+        response.serialize(with_body)
     }
 }
 
@@ -238,5 +451,131 @@ mod tests {
         assert!(all.ends_with("</html>\n"));
         let unusual = Response::new(StatusCode::new(418).unwrap());
         assert!(text(unusual.serialize_head()).starts_with("HTTP/1.1 418 Client Error\r\n"));
+    }
+
+    /// The head without its `Date` line (the one value that changes), for exact comparisons.
+    fn without_date(bytes: Vec<u8>) -> String {
+        text(bytes)
+            .split_inclusive("\r\n")
+            .filter(|line| !line.starts_with("Date: "))
+            .collect()
+    }
+
+    const COMMON: &str = "Server: eXpServer\r\nAccess-Control-Allow-Origin: *\r\n";
+
+    #[test]
+    fn handwritten_heads_are_the_course_format() {
+        let file =
+            Reply::ok_file("text/plain", 5).render(ResponseStyle::Handwritten, true, Some("close"));
+        assert_eq!(
+            text(file),
+            format!("HTTP/1.1 200 OK\r\n{COMMON}Connection: close\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n")
+        );
+        // Errors have no body and no type; there is no Date.
+        let error = Reply::error(StatusCode::NOT_FOUND).render(
+            ResponseStyle::Handwritten,
+            true,
+            Some("close"),
+        );
+        assert_eq!(
+            text(error),
+            format!(
+                "HTTP/1.1 404 Not Found\r\n{COMMON}Connection: close\r\nContent-Length: 0\r\n\r\n"
+            )
+        );
+        let redirect = Reply::redirect(StatusCode::FOUND, "http://x/").render(
+            ResponseStyle::Handwritten,
+            true,
+            None,
+        );
+        assert_eq!(
+            text(redirect),
+            format!(
+                "HTTP/1.1 302 Found\r\n{COMMON}Content-Length: 0\r\nLocation: http://x/\r\n\r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn builder_heads_add_date_and_error_pages() {
+        let file =
+            Reply::ok_file("text/plain", 5).render(ResponseStyle::Builder, true, Some("close"));
+        let head = text(file.clone());
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\nDate: "), "{head}");
+        assert_eq!(
+            without_date(file),
+            format!("HTTP/1.1 200 OK\r\n{COMMON}Connection: close\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\n")
+        );
+        let error = text(Reply::error(StatusCode::NOT_FOUND).render(
+            ResponseStyle::Builder,
+            true,
+            Some("close"),
+        ));
+        let page_len = Response::error(StatusCode::NOT_FOUND).body().len();
+        assert!(error.contains(&format!(
+            "Content-Length: {page_len}\r\nContent-Type: text/html\r\n\r\n<!DOCTYPE html>"
+        )));
+        // A 405 keeps its page and adds Allow after it.
+        let not_allowed =
+            Reply::error(StatusCode::METHOD_NOT_ALLOWED).with_header("Allow", "GET, HEAD");
+        let not_allowed = text(not_allowed.render(ResponseStyle::Builder, false, Some("close")));
+        assert!(
+            not_allowed.ends_with("Content-Type: text/html\r\nAllow: GET, HEAD\r\n\r\n"),
+            "{not_allowed}"
+        );
+    }
+
+    #[test]
+    fn connection_header_follows_the_session() {
+        for style in [ResponseStyle::Handwritten, ResponseStyle::Builder] {
+            let kept = text(Reply::ok_file("text/plain", 1).render(style, true, None));
+            assert!(!kept.contains("Connection"), "{kept}");
+            let old = text(Reply::ok_file("text/plain", 1).render(style, true, Some("keep-alive")));
+            assert!(old.contains("\r\nConnection: keep-alive\r\n"), "{old}");
+        }
+    }
+
+    #[test]
+    fn head_requests_get_no_body_in_either_style() {
+        for style in [ResponseStyle::Handwritten, ResponseStyle::Builder] {
+            let reply = Reply::ok("text/html", b"<p>hi</p>".to_vec());
+            let full = reply.clone().render(style, true, Some("close"));
+            let head = reply.render(style, false, Some("close"));
+            assert!(full.ends_with(b"\r\n\r\n<p>hi</p>"));
+            assert!(head.ends_with(b"Content-Length: 9\r\nContent-Type: text/html\r\n\r\n"));
+        }
+    }
+
+    #[test]
+    fn chunked_heads_have_no_length() {
+        for style in [ResponseStyle::Handwritten, ResponseStyle::Builder] {
+            let reply = Reply::ok_chunked("text/plain").with_header("Content-Encoding", "gzip");
+            assert_eq!(reply.framing(), Framing::Chunked);
+            let head = text(reply.render(style, true, None));
+            assert!(
+                head.contains("\r\nTransfer-Encoding: chunked\r\n"),
+                "{head}"
+            );
+            assert!(!head.contains("Content-Length"), "{head}");
+            assert!(head.ends_with("Content-Encoding: gzip\r\n\r\n"), "{head}");
+        }
+    }
+
+    #[test]
+    fn the_builder_switches_between_length_and_chunks() {
+        let mut res = Response::new(StatusCode::OK);
+        res.set_body("text/plain", b"dropped".to_vec());
+        res.set_chunked();
+        assert!(res.is_chunked());
+        let head = text(res.serialize(true));
+        assert!(
+            head.ends_with("Transfer-Encoding: chunked\r\n\r\n"),
+            "{head}"
+        );
+        assert!(!head.contains("Content-Length"));
+        res.set_content_length(3);
+        assert!(!res.is_chunked());
+        let head = text(res.serialize_head());
+        assert!(head.contains("Content-Length: 3\r\n") && !head.contains("Transfer-Encoding"));
     }
 }

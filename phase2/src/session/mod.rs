@@ -1,0 +1,124 @@
+//! What an HTTP session does with its client (stages 14-17), plugged into the phase-1 core.
+//!
+//! Phase 1 moves bytes: it accepts the client, buffers what it sends, streams files and relays
+//! upstream bytes through bounded pipes. Phase 2 only decides *what* to send, through the
+//! [`SessionHandler`](phase1::SessionHandler) extension point. One [`HttpSession`] lives per
+//! client:
+//!
+//! 1. Client bytes go into the resumable request parser as they arrive, in whatever pieces.
+//! 2. A broken head is answered with 400 (or 431) at once, before any file is looked at.
+//! 3. A complete head is dispatched to an action: the folder of stages 14-15, or the config's
+//!    route from stage 16 on (files, a redirect or a reverse proxy).
+//! 4. The answer is queued as one head (plus a small body), a file follows through the core's
+//!    pipe, and the connection closes once everything is delivered: one request per connection,
+//!    as in the course.
+//!
+//! # The files of this module
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `connection.rs` | [`HttpSession`]: request framing, keep-alive, pipelining, dropped bodies, the client's end of input, the keep-alive timer. It knows *when* to answer, not *what*. |
+//! | `route.rs` | the dispatch: which action answers a request, and what an action gives back (an [`Outcome`](route::Outcome)). **Adding a route action starts there.** |
+//! | `files.rs` | the file action: a static file, an index file, a small file inlined with its head |
+//! | `listing.rs` | a folder without an index file: 404, or stage 17's HTML listing |
+//! | `upstream.rs` | the reverse-proxy action: the request head for the upstream |
+//! | `redirect.rs` | the redirect action |
+//!
+//! The bytes of every response come from [`crate::http::response`]; this module only says which
+//! response to send.
+//!
+//! What changes from stage to stage is an explicit [`Options`] value, so the stage binaries
+//! differ in a line or two.
+
+mod connection;
+mod files;
+mod listing;
+mod redirect;
+pub mod route;
+mod upstream;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+
+pub use crate::http::ResponseStyle;
+pub use connection::HttpSession;
+
+/// The largest request body a kept connection reads and drops to reach the next request (the
+/// file routes answer a body-carrying POST with 405). Beyond this, closing the connection is
+/// cheaper than reading on.
+pub const MAX_DROPPED_BODY: u64 = 1 << 20;
+
+/// The largest file [`Options::inline_small_files`] reads into the response itself. Below it, one
+/// `read` and one write beat the pipe's machinery (a file node, a pipe, a read that meets the end
+/// of the file, a second write); the memory held is no more than one pipe chunk would hold.
+pub const INLINE_FILE_LIMIT: u64 = 64 * 1024;
+
+/// Where requests are answered from.
+#[derive(Debug)]
+pub enum Site {
+    /// Stages 14-15: every port serves files from this folder (`../public` by default).
+    Folder(PathBuf),
+    /// Stage 16 on: the config decides, per listener, host and path.
+    Config(Arc<Config>),
+}
+
+/// What a file route does with a folder that has no index file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Directories {
+    /// Stages 14-16: 404.
+    NotFound,
+    /// Stage 17 on: an HTML listing.
+    List,
+}
+
+/// Persistent connections (see `connection.rs`, "Keep-alive").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// How long a kept connection may wait for its next request (counted from the moment the
+    /// previous answer was queued) before the server closes it.
+    pub idle_timeout: Duration,
+    /// The most requests answered on one connection; the last answer says `Connection: close`.
+    pub max_requests: u32,
+}
+
+impl KeepAlive {
+    /// 15 s. A browser reuses a connection for the burst of requests a page makes and for the
+    /// next click soon after; past that an idle connection only holds a descriptor and two pipes
+    /// on a single-threaded server. nginx waits 75 s, which suits a fleet of worker processes
+    /// behind a load balancer more than one event loop; Apache httpd waits 5 s.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
+    /// 1000, nginx's `keepalive_requests`: a bound on what one client holds, high enough that a
+    /// new connection every thousand requests costs nothing measurable.
+    pub const DEFAULT_MAX_REQUESTS: u32 = 1000;
+}
+
+impl Default for KeepAlive {
+    fn default() -> KeepAlive {
+        KeepAlive {
+            idle_timeout: KeepAlive::DEFAULT_IDLE_TIMEOUT,
+            max_requests: KeepAlive::DEFAULT_MAX_REQUESTS,
+        }
+    }
+}
+
+/// The stage's choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub responses: ResponseStyle,
+    pub directories: Directories,
+    /// `None` in the course stages: one request per connection, every answer `Connection:
+    /// close`. `Some` in `expserver`.
+    pub keep_alive: Option<KeepAlive>,
+    /// Send a file of at most [`INLINE_FILE_LIMIT`] bytes with its head, in one write (see
+    /// `files.rs`, "Small files"). `false` in the course stages, which stream every file
+    /// through the core's pipe as the course teaches.
+    pub inline_small_files: bool,
+    /// Log every connection the core opens and closes (`new connection`, `closing connection`)
+    /// at INFO, as the course's log does: `true` in the course stages. `false` in `expserver`,
+    /// which must not write two lines per connection: there they are DEBUG lines
+    /// (`XPS_DEBUG=1`). Given to the core with `Core::set_connection_logging`.
+    pub log_connections: bool,
+}

@@ -1,0 +1,217 @@
+//! Which action answers a request: the dispatch of the HTTP session.
+//!
+//! The connection (`connection.rs`) knows *when* a request is complete and how to send an
+//! answer; the actions know *what* the answer is. This file sits between them. It finds the
+//! route of a request (the stage-14/15 folder, or the config's lookup from stage 16 on), runs
+//! that route's action, and hands the action's [`Outcome`] back to the connection, which carries
+//! it out. An action never touches the connection or the core: it looks at an [`Exchange`] (the
+//! request and what the stage allows) and returns a value, so each action can be read, and
+//! tested, on its own.
+//!
+//! | action | file | outcome |
+//! |---|---|---|
+//! | `file_serve` (and the stage-14/15 folder) | `files.rs`, `listing.rs` | a reply, or a reply followed by a file |
+//! | `redirect` | `redirect.rs` | a reply with `Location` |
+//! | `reverse_proxy` | `upstream.rs` | the client handed over to an upstream |
+//!
+//! # Adding a route action
+//!
+//! Say stage 22 adds `"type": "metrics"`:
+//!
+//! 1. In `config.rs`, add the variant (`RouteAction::Metrics`) and parse its `type`.
+//! 2. Add `session/metrics.rs` with a module doc and one function,
+//!    `pub(super) fn answer(exchange: &Exchange<'_>, ...) -> Outcome`, built from a
+//!    [`Reply`] (`Reply::ok("text/plain; version=0.0.4; charset=utf-8", text)`); declare
+//!    it with `mod metrics;` in `session/mod.rs`.
+//! 3. Add its arm to the `match` in `run_route`:
+//!    `RouteAction::Metrics => metrics::answer(exchange, ...)`.
+//!
+//! Nothing else changes: the connection already knows how to send every kind of [`Outcome`],
+//! keep the connection alive or close it, and the response module writes the bytes. If a new
+//! action needs something the connection does not do yet (stage 19's compressed file stream),
+//! that is a new [`Outcome`] variant and one arm in `HttpSession::carry_out`.
+//!
+//! A check that runs before *every* action of a route (stage 18's IP allow and deny lists) is
+//! one file too, called at the top of `run_route`:
+//! `if let Some(denied) = ip_filter::check(route, exchange) { return denied; }`, returning
+//! `Some(Outcome::error(StatusCode::FORBIDDEN))` for a client that may not pass.
+
+use std::fs::File;
+
+use phase1::ClientInfo;
+
+use super::{files, redirect, upstream, Options, Site};
+use crate::config::{Listener, Route, RouteAction};
+use crate::http::{Reply, Request, StatusCode};
+use crate::resolve::CleanPath;
+
+/// One request, and what an action may look at to answer it.
+#[derive(Clone, Copy, Debug)]
+pub struct Exchange<'a> {
+    pub request: &'a Request,
+    /// The request's path, decoded and checked (no `..` can leave the served folder).
+    pub path: &'a CleanPath,
+    /// What the stage turns on (directory listings, inlined small files, ...).
+    pub options: &'a Options,
+    /// Who asked (the peer address for stage 18's IP lists) and on which listener.
+    pub client: ClientInfo,
+}
+
+/// What an action decided; the connection carries it out.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this reply: a head and, at most, a small body.
+    Reply(Reply),
+    /// Send this head, then stream the file through the core's pipe.
+    File(Reply, File),
+    /// Hand the client over to an upstream (`host:port`): `head` goes first, then every further
+    /// client byte; the upstream's bytes come back to the client untouched.
+    Proxy { upstream: String, head: Vec<u8> },
+}
+
+impl Outcome {
+    /// An error reply (the builder style adds its small page).
+    pub fn error(status: StatusCode) -> Outcome {
+        Outcome::Reply(Reply::error(status))
+    }
+}
+
+/// Answer a complete request that arrived on `listener` (a config listener, from stage 16 on).
+pub fn answer(
+    site: &Site,
+    listener: Option<&Listener>,
+    request: &Request,
+    options: &Options,
+    client: ClientInfo,
+) -> Outcome {
+    let path = match CleanPath::parse(&request.pathname) {
+        Ok(path) => path,
+        Err(error) => {
+            phase1::debug!("{}: path refused: {error}", request.request_line);
+            return Outcome::error(error.status());
+        }
+    };
+    let exchange = Exchange {
+        request,
+        path: &path,
+        options,
+        client,
+    };
+    match site {
+        Site::Folder(root) => files::serve(&exchange, root, &[]),
+        Site::Config(config) => {
+            let Some(listener) = listener else {
+                phase1::error!("a config session without its listener");
+                return Outcome::error(StatusCode::INTERNAL_SERVER_ERROR);
+            };
+            let host = request.authority_host();
+            match config.lookup(listener, host.as_deref(), path.as_str()) {
+                Ok(found) => run_route(found.route, &exchange),
+                Err(error) => Outcome::error(error.status()),
+            }
+        }
+    }
+}
+
+/// Run the action of the route a request matched. A new kind of route is one arm here.
+fn run_route(route: &Route, exchange: &Exchange<'_>) -> Outcome {
+    match &route.action {
+        RouteAction::FileServe(files) => files::serve(exchange, &files.dir_path, &files.index),
+        RouteAction::Redirect { status, url } => redirect::answer(*status, url),
+        // Stage 20 would choose among the upstreams; stage 16 uses the first.
+        RouteAction::ReverseProxy { upstreams } => upstream::forward(exchange, &upstreams[0]),
+    }
+}
+
+/// For the actions' unit tests: run `answer` on a folder site.
+#[cfg(test)]
+pub(super) fn answer_from_folder(
+    root: &std::path::Path,
+    request: &Request,
+    options: &Options,
+) -> Outcome {
+    let client = ClientInfo {
+        listener: "127.0.0.1:8001".parse().expect("a literal address"),
+        peer: "127.0.0.1:50000".parse().expect("a literal address"),
+    };
+    answer(
+        &Site::Folder(root.to_path_buf()),
+        None,
+        request,
+        options,
+        client,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::http::{Parse, RequestParser};
+    use crate::session::{Directories, ResponseStyle};
+
+    const CONFIG: &str = r#"{ "servers": [ { "listeners": [ { "host": "0.0.0.0", "port": 8001 } ],
+        "routes": [
+            { "req_path": "/old", "type": "redirect", "http_status_code": 301, "redirect_url": "http://new/" },
+            { "req_path": "/api", "type": "reverse_proxy", "upstreams": [ "localhost:3000" ] } ] } ] }"#;
+
+    fn ask(text: &str) -> Outcome {
+        let config = Config::from_json(CONFIG, "test").expect("the test config is valid");
+        let listener = config.all_listeners()[0].clone();
+        let request = match RequestParser::new().feed(text.as_bytes()) {
+            Ok(Parse::Complete { request, .. }) => request,
+            other => panic!("{text:?} did not parse: {other:?}"),
+        };
+        let options = Options {
+            responses: ResponseStyle::Builder,
+            directories: Directories::List,
+            keep_alive: None,
+            inline_small_files: false,
+            log_connections: true,
+        };
+        let client = ClientInfo {
+            listener: "0.0.0.0:8001".parse().expect("a literal address"),
+            peer: "127.0.0.1:50000".parse().expect("a literal address"),
+        };
+        let site = Site::Config(Arc::new(config));
+        answer(&site, Some(&listener), &request, &options, client)
+    }
+
+    #[test]
+    fn a_redirect_route_answers_with_its_status_and_location() {
+        match ask("POST /old/page HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n") {
+            Outcome::Reply(reply) => {
+                assert_eq!(reply.status(), StatusCode::MOVED_PERMANENTLY);
+                let head = reply.render(ResponseStyle::Handwritten, true, Some("close"));
+                let head = String::from_utf8(head).expect("ASCII head");
+                assert!(head.contains("\r\nLocation: http://new/\r\n"), "{head}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_proxy_route_forwards_the_head_with_connection_close() {
+        let asked = "GET /api/x HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n";
+        match ask(asked) {
+            Outcome::Proxy { upstream, head } => {
+                assert_eq!(upstream, "localhost:3000");
+                let head = String::from_utf8(head).expect("ASCII head");
+                assert!(head.starts_with("GET /api/x HTTP/1.1\r\n"), "{head}");
+                assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
+                assert!(!head.contains("keep-alive"), "{head}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_route_is_404_and_a_bad_path_is_refused_before_the_lookup() {
+        let missing = ask("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(missing, Outcome::Reply(r) if r.status() == StatusCode::NOT_FOUND));
+        let escaping = ask("GET /old/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(matches!(escaping, Outcome::Reply(r) if r.status().as_u16() >= 400));
+    }
+}
