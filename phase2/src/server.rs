@@ -17,6 +17,7 @@ use crate::session::{HttpSession, Options, Site};
 pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Result<()> {
     let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
     core.set_connection_logging(options.log_connections);
+    core.set_pipe_threshold(options.pipe_threshold);
     let shown = std::fs::canonicalize(public).unwrap_or_else(|_| public.to_path_buf());
     if !shown.is_dir() {
         phase1::warn!(
@@ -39,6 +40,7 @@ pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Res
 pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
     let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
     core.set_connection_logging(options.log_connections);
+    core.set_pipe_threshold(options.pipe_threshold);
     describe(&config);
     let listeners = config.all_listeners();
     let site = Arc::new(Site::Config(Arc::new(config)));

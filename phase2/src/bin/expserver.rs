@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use phase2::config::Config;
-use phase2::session::{Directories, KeepAlive, Options, ResponseStyle};
+use phase2::session::{Directories, KeepAlive, Options, ResponseStyle, EXPSERVER_PIPE_THRESHOLD};
 
 #[derive(Parser)]
 #[command(about = "eXpServer: static files, directory listings, reverse proxy and redirects")]
@@ -52,6 +52,9 @@ fn main() -> anyhow::Result<()> {
         keep_alive,
         inline_small_files: true,
         log_connections: false,
+        zero_copy_files: true,
+        cache_small_files: true,
+        pipe_threshold: EXPSERVER_PIPE_THRESHOLD,
     };
     phase2::server::run_config(config, options)
 }

@@ -29,6 +29,9 @@ fn main() -> anyhow::Result<()> {
         keep_alive: None,
         inline_small_files: false,
         log_connections: true,
+        zero_copy_files: false,
+        cache_small_files: false,
+        pipe_threshold: phase1::constants::PIPE_THRESHOLD,
     };
     phase2::server::run_folder(&args.ports, &args.public, options)
 }

@@ -44,12 +44,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use phase1::{ClientInfo, SessionCtx, SessionHandler, TimerKind};
+use phase1::{BodySource, ClientInfo, SessionCtx, SessionHandler, TimerKind};
 
 use super::route::{self, Outcome};
 use super::{KeepAlive, Options, Site, MAX_DROPPED_BODY};
 use crate::config::Listener;
-use crate::http::{Parse, Reply, Request, RequestParser, StatusCode};
+use crate::http::{Framing, Parse, Reply, Request, RequestParser, StatusCode};
 
 /// One client's HTTP session.
 pub struct HttpSession {
@@ -244,6 +244,7 @@ impl HttpSession {
         file: Option<std::fs::File>,
     ) {
         self.keep = self.keep && keeps_connection(reply.status());
+        let announced = reply.framing();
         let connection = match (self.keep, request.http_version.as_str()) {
             (false, _) => Some("close"),
             (true, "1.0") => Some("keep-alive"),
@@ -257,7 +258,19 @@ impl HttpSession {
         let Some(file) = file else {
             return self.answered(ctx);
         };
-        if let Err(error) = ctx.send_file(file) {
+        // Exactly the announced length, never more: bytes appended to the file meanwhile would
+        // otherwise be taken by the client for its next answer. A file that shrinks ends the
+        // connection (`on_file_failed`).
+        let len = match announced {
+            Framing::Length(len) => len,
+            Framing::Chunked => file.metadata().map_or(0, |m| m.len()),
+        };
+        let body = if self.options.zero_copy_files {
+            BodySource::ZeroCopy { file, len }
+        } else {
+            BodySource::FileExact { file, len }
+        };
+        if let Err(error) = ctx.send_source(body) {
             phase1::error!("cannot stream {}: {error:?}", request.request_line);
             ctx.abort();
             self.state = State::Closing;

@@ -22,6 +22,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
+use super::file_cache::{self, Cached};
 use super::listing;
 use super::route::{Exchange, Outcome};
 use super::INLINE_FILE_LIMIT;
@@ -35,6 +36,17 @@ pub(super) fn serve(exchange: &Exchange<'_>, root: &Path, index: &[String]) -> O
         // Files are only read here; nginx answers the same way.
         let reply = Reply::error(StatusCode::METHOD_NOT_ALLOWED).with_header("Allow", "GET, HEAD");
         return Outcome::Reply(reply);
+    }
+    let options = exchange.options;
+    let cache_key = (options.cache_small_files && options.inline_small_files)
+        .then(|| file_cache::key(root, index, exchange.path.as_str()));
+    if let Some(cached) = cache_key.as_deref().and_then(file_cache::get) {
+        phase1::debug!("{} -> cached", request.request_line);
+        return Outcome::Reply(if request.is_head() {
+            Reply::ok_file(cached.mime, cached.body.len() as u64)
+        } else {
+            Reply::ok(cached.mime, cached.body.to_vec())
+        });
     }
     let found = match resolve(root, exchange.path, index) {
         Ok(Resolved::File(found)) => found,
@@ -50,9 +62,22 @@ pub(super) fn serve(exchange: &Exchange<'_>, root: &Path, index: &[String]) -> O
     if !streams {
         return Outcome::Reply(Reply::ok_file(found.mime, found.size));
     }
-    if exchange.options.inline_small_files && found.size <= INLINE_FILE_LIMIT {
+    if options.inline_small_files && found.size <= INLINE_FILE_LIMIT {
+        let meta = cache_key.as_ref().and_then(|_| found.file.metadata().ok());
         return match read_small_file(found.file, found.size) {
-            Ok(body) => Outcome::Reply(Reply::ok(found.mime, body)),
+            Ok(body) => {
+                if let (Some(key), Some(meta)) = (cache_key, meta) {
+                    let cached = Cached {
+                        body: std::sync::Arc::new(body.clone()),
+                        mime: found.mime,
+                    };
+                    // Only a file read whole as it was when opened is remembered.
+                    if meta.len() == body.len() as u64 {
+                        file_cache::put(key, found.path.clone(), &meta, cached);
+                    }
+                }
+                Outcome::Reply(Reply::ok(found.mime, body))
+            }
             Err(error) => {
                 phase1::error!("cannot read {}: {error}", found.path.display());
                 Outcome::error(StatusCode::INTERNAL_SERVER_ERROR)
@@ -100,6 +125,9 @@ mod tests {
             keep_alive: None,
             inline_small_files: inline,
             log_connections: true,
+            zero_copy_files: false,
+            cache_small_files: false,
+            pipe_threshold: phase1::constants::PIPE_THRESHOLD,
         }
     }
 

@@ -31,6 +31,7 @@
 //! differ in a line or two.
 
 mod connection;
+mod file_cache;
 mod files;
 mod listing;
 mod redirect;
@@ -121,4 +122,20 @@ pub struct Options {
     /// which must not write two lines per connection: there they are DEBUG lines
     /// (`XPS_DEBUG=1`). Given to the core with `Core::set_connection_logging`.
     pub log_connections: bool,
+    /// Send file bodies with `sendfile(2)`, from the page cache straight to the socket, instead of
+    /// reading them through the core's pipes. `false` in the course stages, which teach the
+    /// pipes; `true` in `expserver`. Either way exactly the announced length is sent.
+    pub zero_copy_files: bool,
+    /// Keep the bytes of small files in memory for a short while (see `file_cache.rs`), so a
+    /// popular small file costs no system call at all. Only with `inline_small_files`.
+    pub cache_small_files: bool,
+    /// The threshold of every pipe the sessions use: the course's 1 MB in the stages,
+    /// [`EXPSERVER_PIPE_THRESHOLD`] in `expserver`.
+    pub pipe_threshold: usize,
 }
+
+/// `expserver`'s pipe threshold: 32 KiB. A client that stops reading then holds at most one such
+/// pipe towards it (and, when proxied, one from its upstream), about 64 KiB in all beyond the
+/// kernel's socket buffers, instead of 2 MB with the course's threshold. File bodies go out with
+/// `sendfile` and hold no memory whatever the threshold.
+pub const EXPSERVER_PIPE_THRESHOLD: usize = 32 * 1024;

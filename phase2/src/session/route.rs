@@ -170,6 +170,9 @@ mod tests {
             keep_alive: None,
             inline_small_files: false,
             log_connections: true,
+            zero_copy_files: false,
+            cache_small_files: false,
+            pipe_threshold: phase1::constants::PIPE_THRESHOLD,
         };
         let client = ClientInfo {
             listener: "0.0.0.0:8001".parse().expect("a literal address"),
