@@ -253,7 +253,7 @@ fn stages_are_found_by_their_course_names() {
     assert!(stages::find("99").is_none());
     let checked: Vec<&str> = stages::STAGES
         .iter()
-        .filter(|s| s.has_checks)
+        .filter(|s| s.has_checks())
         .map(|s| s.id)
         .collect();
     // The grader has no checks for stages 0, 2 and 5-b; it has them for 1, 3, 4, 5 and 6-13.
@@ -273,7 +273,8 @@ fn a_custom_command_is_split_like_a_shell_and_gets_the_config_path() {
     let stage = stages::find("11").unwrap();
     let layout = xtask::layout::Layout::new().unwrap();
     let ports = xtask::target::Ports::course(stage.kind);
-    let argv = target.argv(stage, &ports, &layout);
+    let config = target.prepare(stage, &ports, &layout).unwrap();
+    let argv = target.argv(stage, &ports, &config);
     assert_eq!(argv[..3], ["xps", "--name", "my server"]);
     assert!(argv[3].ends_with("public/xps_config.json"));
     assert_eq!(ports.listen, [8001, 8002, 8003, 8004]);
