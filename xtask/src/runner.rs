@@ -14,15 +14,12 @@ use anyhow::{Context, Result};
 
 use crate::checks::{Check, Ctx};
 use crate::layout::Layout;
-use crate::ports::{ensure_free, wait_bound, Proto};
+use crate::ports::{ensure_free, Proto};
 use crate::process::{describe_status, Proc};
 use crate::report::{CheckResult, Report};
 use crate::stages::{Checks, Helper, ServerKind, Stage};
 use crate::target::{Ports, Target};
 use crate::upstream::Upstream;
-
-/// How long a server may take to start listening.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Knobs that differ between `cargo xtask` and the tests.
 #[derive(Clone, Debug)]
@@ -139,8 +136,13 @@ impl StageRun {
             .layout
             .root()
             .join(format!("server-{}.log", self.starts));
-        let mut server = Proc::spawn(&argv, &self.layout.app(), &[], &log)?;
-        wait_bound(&mut server, &self.ports.listen, self.proto(), START_TIMEOUT)?;
+        let server = Proc::start_server(
+            &argv,
+            &self.layout.app(),
+            &log,
+            &self.ports.listen,
+            self.proto(),
+        )?;
         self.server = Some(server);
         Ok(())
     }
