@@ -123,6 +123,11 @@ impl FakeUpstream {
         lock(&self.requests).clone()
     }
 
+    /// How many connections a [`Behaviour::Hold`] upstream holds now.
+    pub fn held(&self) -> usize {
+        lock(&self.held).len()
+    }
+
     /// Closes every connection a [`Behaviour::Hold`] upstream holds; returns how many.
     pub fn release(&self) -> usize {
         let mut held = lock(&self.held);
