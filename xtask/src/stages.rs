@@ -298,30 +298,29 @@ pub fn find(id: &str) -> Option<&'static Stage> {
     STAGES.iter().find(|s| s.id == id)
 }
 
-/// The ids of the stages that match `keep`, consecutive runs written as ranges:
-/// "1, 3-17" for the stages with checks.
+/// The ids of the stages that match `keep`, for messages: consecutive numbers written as ranges,
+/// then the others ("1, 3-17" for the stages with checks, "0-17, 5b" for all).
 pub fn list(keep: impl Fn(&Stage) -> bool) -> String {
-    let mut runs: Vec<(&str, &str)> = Vec::new();
-    let mut previous_kept = false;
-    for stage in STAGES {
-        let kept = keep(stage);
-        match runs.last_mut() {
-            Some(run) if kept && previous_kept => run.1 = stage.id,
-            _ if kept => runs.push((stage.id, stage.id)),
-            _ => {}
+    let kept: Vec<&Stage> = STAGES.iter().filter(|s| keep(s)).collect();
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for number in kept.iter().filter_map(|s| s.id.parse::<u32>().ok()) {
+        match ranges.last_mut() {
+            Some(range) if range.1 + 1 == number => range.1 = number,
+            _ => ranges.push((number, number)),
         }
-        previous_kept = kept;
     }
-    runs.iter()
-        .map(|&(first, last)| {
-            if first == last {
-                first.to_string()
-            } else {
-                format!("{first}-{last}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    let numbered = ranges.into_iter().map(|(first, last)| {
+        if first == last {
+            first.to_string()
+        } else {
+            format!("{first}-{last}")
+        }
+    });
+    let others = kept
+        .iter()
+        .filter(|s| s.id.parse::<u32>().is_err())
+        .map(|s| s.id.to_string());
+    numbered.chain(others).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -330,8 +329,9 @@ mod tests {
 
     #[test]
     fn stage_lists_are_written_as_ranges() {
-        assert_eq!(list(Stage::has_checks), "1, 3-5, 6-17");
+        assert_eq!(list(Stage::has_checks), "1, 3-17");
         assert_eq!(list(|s| s.demo.is_some()), "7-10");
         assert_eq!(list(|s| !s.has_checks()), "0, 2, 5b");
+        assert_eq!(list(|_| true), "0-17, 5b");
     }
 }
