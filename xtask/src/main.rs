@@ -25,7 +25,7 @@ struct Cli {
 enum Cmd {
     /// Run the official grader's checks for one stage.
     CheckStage {
-        /// The stage: 1, 2, ..., or 5b.
+        /// The stage, e.g. 4 or 5b.
         stage: String,
         #[command(flatten)]
         common: Common,
