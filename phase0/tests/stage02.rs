@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use xtask::ports::{free_tcp_port, wait_bound, Proto};
+use xtask::ports::{free_tcp_port, Proto};
 use xtask::process::Proc;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_stage02_iterative_server");
@@ -16,8 +16,8 @@ const CLIENT: &str = env!("CARGO_BIN_EXE_stage02_tcp_client");
 fn start_server(dir: &Path) -> (Proc, u16) {
     let port = free_tcp_port().unwrap();
     let argv = vec![SERVER.to_string(), "--port".into(), port.to_string()];
-    let mut server = Proc::spawn(&argv, dir, &[], &dir.join("server.log")).unwrap();
-    wait_bound(&mut server, &[port], Proto::Tcp, Duration::from_secs(10)).unwrap();
+    let server =
+        Proc::start_server(&argv, dir, &dir.join("server.log"), &[port], Proto::Tcp).unwrap();
     (server, port)
 }
 

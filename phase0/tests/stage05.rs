@@ -1,13 +1,13 @@
 //! Stage 5 end to end: the grader's proxy check, plus the ways an upstream lets a proxy down.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::thread;
+use std::net::TcpStream;
 use std::time::Duration;
 
 use xtask::checks::proxy::{get, upstream_down};
-use xtask::ports::{free_tcp_port, wait_bound, Proto};
+use xtask::ports::{free_tcp_port, Proto};
 use xtask::process::Proc;
+use xtask::upstream::{Behaviour, FakeUpstream};
 use xtask::{check_ours, start_ours};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage05_proxy");
@@ -38,17 +38,8 @@ fn with_the_upstream_down_clients_are_closed_and_the_proxy_lives_on() {
 fn an_upstream_closing_mid_response_passes_the_part_through_then_closes() {
     // A fake upstream that promises 100 bytes, sends 9, and hangs up; twice.
     const PARTIAL: &[u8] = b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\nhalf a bo";
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let upstream_port = upstream.local_addr().unwrap().port();
-    let fake = thread::spawn(move || {
-        for _ in 0..2 {
-            let (mut conn, _) = upstream.accept().unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let mut request = [0u8; 1024];
-            let _ = conn.read(&mut request);
-            conn.write_all(PARTIAL).unwrap();
-        }
-    });
+    let upstream = FakeUpstream::start(Behaviour::Respond(PARTIAL.to_vec())).unwrap();
+    let upstream_port = upstream.port();
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_tcp_port().unwrap();
@@ -62,8 +53,8 @@ fn an_upstream_closing_mid_response_passes_the_part_through_then_closes() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut proxy = Proc::spawn(&argv, dir.path(), &[], &dir.path().join("proxy.log")).unwrap();
-    wait_bound(&mut proxy, &[port], Proto::Tcp, Duration::from_secs(10)).unwrap();
+    let log = dir.path().join("proxy.log");
+    let mut proxy = Proc::start_server(&argv, dir.path(), &log, &[port], Proto::Tcp).unwrap();
 
     for round in 0..2 {
         let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -77,7 +68,11 @@ fn an_upstream_closing_mid_response_passes_the_part_through_then_closes() {
             .expect("the proxy must close the client after the upstream left");
         assert_eq!(got, PARTIAL, "round {round}");
     }
-    fake.join().unwrap();
+    assert_eq!(
+        upstream.requests().len(),
+        2,
+        "one upstream request per client"
+    );
     assert!(proxy.is_running(), "{}", proxy.log_tail(2000));
 }
 

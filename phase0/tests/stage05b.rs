@@ -4,7 +4,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use xtask::ports::{free_tcp_port, wait_bound, Proto};
+use xtask::ports::{free_tcp_port, Proto};
 use xtask::process::Proc;
 
 /// Runs one transfer in a fresh folder: `input` as `t1.txt`, the server started on a free port,
@@ -22,8 +22,8 @@ fn transfer(input: &[u8]) -> (Option<i32>, Vec<u8>, String) {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut server = Proc::spawn(&argv, dir.path(), &[], &dir.path().join("server.log")).unwrap();
-    wait_bound(&mut server, &[port], Proto::Tcp, Duration::from_secs(10)).unwrap();
+    let log = dir.path().join("server.log");
+    let mut server = Proc::start_server(&argv, dir.path(), &log, &[port], Proto::Tcp).unwrap();
 
     let status = Command::new(env!("CARGO_BIN_EXE_stage05b_file_client"))
         .args(["--server", &format!("127.0.0.1:{port}")])

@@ -1,61 +1,49 @@
 //! Smoke tests of the stage 6-13 binaries: real processes, free ports, the grader's directory
 //! layout (`app/` as working directory, `public/` and `temp/` beside it), every wait bounded.
+//! The harness (layout, start, fake upstream) is the checker library's.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use xtask::layout::Layout;
+use xtask::ports::{free_tcp_port, free_tcp_ports, Proto};
+use xtask::process::Proc;
+use xtask::upstream::{Behaviour, FakeUpstream};
 
 const SAMPLE: &[u8] = b"sample file served by stage 12 and 13\n";
 
+/// A stage binary running in the grader's layout (the checker's), with its own sample file.
 struct Server {
-    child: Child,
-    ports: [u16; 4],
-    _dir: tempfile::TempDir,
+    proc: Proc,
+    ports: Vec<u16>,
+    _layout: Layout,
 }
 
 impl Server {
     fn start(binary: &str, extra: &[String]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in ["app", "public", "temp"] {
-            std::fs::create_dir(dir.path().join(sub)).unwrap();
-        }
-        std::fs::write(dir.path().join("public/sample.txt"), SAMPLE).unwrap();
-        std::fs::write(dir.path().join("temp/file.txt"), b"Some sample data\n").unwrap();
-        let ports = [free_port(), free_port(), free_port(), free_port()];
-        let list = ports.map(|p| p.to_string()).join(",");
-        let child = Command::new(binary)
-            .current_dir(dir.path().join("app"))
-            .args(["--ports", &list])
-            .args(extra)
-            .arg("../public/xps_config.json") // ignored, as the grader passes one
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let server = Server {
-            child,
+        let layout = Layout::new().unwrap();
+        std::fs::write(layout.public().join("sample.txt"), SAMPLE).unwrap();
+        let ports = free_tcp_ports(4).unwrap();
+        let list = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut argv: Vec<String> = vec![binary.into(), "--ports".into(), list];
+        argv.extend_from_slice(extra);
+        // Ignored, as the grader passes one.
+        argv.push("../public/xps_config.json".into());
+        let log = layout.root().join("server.log");
+        let proc = Proc::start_server(&argv, &layout.app(), &log, &ports, Proto::Tcp)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        Server {
+            proc,
             ports,
-            _dir: dir,
-        };
-        server.wait_listening();
-        server
-    }
-
-    fn wait_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let hex = format!(":{:04X} ", self.ports[3]);
-        while Instant::now() < deadline {
-            let tables = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-            if tables
-                .lines()
-                .any(|l| l.contains(&hex) && l.contains(" 0A "))
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            _layout: layout,
         }
-        panic!("server never listened");
     }
 
     fn connect(&self, index: usize) -> TcpStream {
@@ -69,32 +57,13 @@ impl Server {
     /// SIGINT, then the exit status must be success.
     fn stop(mut self) {
         // SAFETY: plain kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "exit status {status}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "no exit after SIGINT");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        unsafe { libc::kill(self.proc.pid() as i32, libc::SIGINT) };
+        let status = self
+            .proc
+            .wait_timeout(Duration::from_secs(5))
+            .expect("no exit after SIGINT");
+        assert!(status.success(), "exit status {status}");
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn read_to_close(mut stream: TcpStream) -> Vec<u8> {
@@ -142,7 +111,7 @@ fn stage10_echoes_and_answers_a_half_closed_client() {
 }
 
 fn dead_upstream() -> String {
-    format!("127.0.0.1:{}", free_port())
+    format!("127.0.0.1:{}", free_tcp_port().unwrap())
 }
 
 #[test]
@@ -165,41 +134,22 @@ fn stage12_serves_the_file_refuses_outside_and_survives_a_dead_upstream() {
     server.stop();
 }
 
-/// A one-shot upstream: reads a request head, answers, closes.
-fn spawn_upstream(response: &'static [u8]) -> (String, std::thread::JoinHandle<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let handle = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let mut request = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => request.extend_from_slice(&buf[..n]),
-            }
-        }
-        stream.write_all(response).unwrap();
-        request
-    });
-    (addr, handle)
-}
-
 #[test]
 fn stage11_and_13_proxy_port_1() {
     for binary in [
         env!("CARGO_BIN_EXE_stage11_upstream"),
         env!("CARGO_BIN_EXE_stage13_session"),
     ] {
-        let (upstream, handle) = spawn_upstream(b"HTTP/1.0 200 OK\r\n\r\nproxied");
-        let server = Server::start(binary, &["--upstream".into(), upstream]);
+        let upstream = FakeUpstream::start(Behaviour::Respond(
+            b"HTTP/1.0 200 OK\r\n\r\nproxied".to_vec(),
+        ))
+        .unwrap();
+        let address = format!("127.0.0.1:{}", upstream.port());
+        let server = Server::start(binary, &["--upstream".into(), address]);
         let mut client = server.connect(0);
         client.write_all(b"GET /x HTTP/1.0\r\n\r\n").unwrap();
         assert_eq!(read_to_close(client), b"HTTP/1.0 200 OK\r\n\r\nproxied");
-        assert_eq!(handle.join().unwrap(), b"GET /x HTTP/1.0\r\n\r\n");
+        assert_eq!(upstream.requests(), [b"GET /x HTTP/1.0\r\n\r\n".to_vec()]);
         server.stop();
     }
 }

@@ -11,13 +11,16 @@ mod common;
 
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{free_port, is_listening, Layout, TIMEOUT};
+use common::{
+    connect, fake_upstream, free_port, start_server, Behaviour, FakeUpstream, Layout, Server,
+    TIMEOUT,
+};
+use xtask::procstat::rss_bytes;
+use xtask::upstream::reset;
 
 const EXPSERVER: &str = env!("CARGO_BIN_EXE_expserver");
 
@@ -36,10 +39,10 @@ fn big() -> Vec<u8> {
 // The server process and what it holds
 // ---------------------------------------------------------------------------------------------
 
-/// A server binary we started ourselves, so its pid is ours to watch; killed when dropped.
+/// A server binary we started ourselves (through the checker's harness), so its pid is ours to
+/// watch; killed when dropped.
 struct Watched {
-    child: Child,
-    log: std::path::PathBuf,
+    proc: Server,
     name: &'static str,
 }
 
@@ -51,31 +54,14 @@ impl Watched {
         layout: &Layout,
         ports: &[u16],
     ) -> Watched {
-        let log = layout.log();
-        let out = fs::File::create(&log).unwrap();
-        let child = Command::new(binary)
-            .args(args)
-            .current_dir(layout.app())
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .unwrap();
-        let mut server = Watched { child, log, name };
-        let deadline = Instant::now() + TIMEOUT;
-        while !ports.iter().all(|&p| is_listening(p)) {
-            server.assert_alive("starting");
-            assert!(
-                Instant::now() < deadline,
-                "{name} never listened:\n{}",
-                server.log_tail()
-            );
-            thread::sleep(Duration::from_millis(20));
+        Watched {
+            proc: start_server(binary, args, layout, ports),
+            name,
         }
-        server
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
     }
 
     fn fds(&self) -> usize {
@@ -85,22 +71,15 @@ impl Watched {
     }
 
     fn rss_kb(&self) -> u64 {
-        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        rss_bytes(self.pid()).unwrap_or(0) / 1024
     }
 
     fn log_tail(&self) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        self.proc.log_tail(4000)
     }
 
     fn assert_alive(&mut self, when: &str) {
-        if let Ok(Some(status)) = self.child.try_wait() {
+        if let Some(status) = self.proc.exit_status() {
             panic!("{} died {when}: {status}\n{}", self.name, self.log_tail());
         }
     }
@@ -138,33 +117,9 @@ impl Watched {
     }
 }
 
-impl Drop for Watched {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Clients
 // ---------------------------------------------------------------------------------------------
-
-fn connect(port: u16) -> TcpStream {
-    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-    stream
-}
-
-/// Close with SO_LINGER 0: the kernel sends RST instead of FIN.
-fn reset(stream: TcpStream) {
-    let linger = nix::libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::Linger, &linger).unwrap();
-    drop(stream);
-}
 
 /// Read at least `n` bytes (or until the server closes); returns how many arrived.
 fn read_some(stream: &mut TcpStream, n: usize) -> usize {
@@ -208,87 +163,28 @@ fn status_of(reply: &[u8]) -> u16 {
 // Upstreams that misbehave
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy)]
-enum Upstream {
-    /// Reads the request, closes without a byte.
-    ClosesEarly,
-    /// Reads the request, sends part of an answer, then resets.
-    ResetsMidResponse,
-    /// Reads the request and never answers; the connections are held until released.
-    NeverAnswers,
-    /// Reads the request, sends a head and `BIG_LEN` body bytes (or until the peer leaves).
-    SendsBig,
+/// An upstream that reads the request and closes without a byte.
+fn closes_early() -> FakeUpstream {
+    fake_upstream(Behaviour::Close)
 }
 
-struct FakeUpstream {
-    port: u16,
-    held: Arc<Mutex<Vec<TcpStream>>>,
+/// An upstream that sends part of an answer, then resets.
+fn resets_mid_response() -> FakeUpstream {
+    fake_upstream(Behaviour::RespondThenReset(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial".to_vec(),
+    ))
 }
 
-impl FakeUpstream {
-    fn start(mode: Upstream) -> FakeUpstream {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let held = Arc::new(Mutex::new(Vec::new()));
-        let keep = held.clone();
-        // The thread lives as long as the test process.
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(TIMEOUT));
-                let _ = stream.set_write_timeout(Some(TIMEOUT));
-                let keep = keep.clone();
-                thread::spawn(move || serve_upstream(mode, &mut stream, keep));
-            }
-        });
-        FakeUpstream { port, held }
-    }
-
-    /// Close every connection held by a [`Upstream::NeverAnswers`] upstream.
-    fn release(&self) -> usize {
-        let mut held = self.held.lock().unwrap();
-        let n = held.len();
-        held.clear();
-        n
-    }
+/// An upstream that never answers; its connections are held until `release`d.
+fn never_answers() -> FakeUpstream {
+    fake_upstream(Behaviour::Hold)
 }
 
-fn serve_upstream(mode: Upstream, stream: &mut TcpStream, held: Arc<Mutex<Vec<TcpStream>>>) {
-    // The request head (stage 13 relays whatever the client sends; ours always send a head).
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !data.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => data.extend_from_slice(&buf[..n]),
-        }
-    }
-    match mode {
-        Upstream::ClosesEarly => {}
-        Upstream::ResetsMidResponse => {
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial");
-            thread::sleep(Duration::from_millis(5));
-            if let Ok(clone) = stream.try_clone() {
-                reset(clone);
-            }
-        }
-        Upstream::NeverAnswers => {
-            if let Ok(clone) = stream.try_clone() {
-                held.lock().unwrap().push(clone);
-            }
-        }
-        Upstream::SendsBig => {
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {BIG_LEN}\r\n\r\n");
-            if stream.write_all(head.as_bytes()).is_ok() {
-                let body = big();
-                for chunk in body.chunks(65536) {
-                    if stream.write_all(chunk).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    }
+/// An upstream that sends a head and `BIG_LEN` body bytes (or until the peer leaves).
+fn sends_big() -> FakeUpstream {
+    let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {BIG_LEN}\r\n\r\n").into_bytes();
+    response.extend(big());
+    fake_upstream(Behaviour::Respond(response))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -458,7 +354,7 @@ fn expserver_clients_that_misbehave() {
     s.check("garbage", base);
 
     // Half-close right after a request: the whole answer still arrives, then the close.
-    let expected = fs::read(common::repo_public().join("cat.jpg")).unwrap();
+    let expected = fs::read(xtask::layout::repo_root().join("public").join("cat.jpg")).unwrap();
     for _ in 0..150 {
         let mut stream = connect(s.port);
         stream.write_all(get("/cat.jpg").as_bytes()).unwrap();
@@ -472,16 +368,16 @@ fn expserver_clients_that_misbehave() {
 
 #[test]
 fn expserver_upstreams_that_misbehave() {
-    let early = FakeUpstream::start(Upstream::ClosesEarly);
-    let resets = FakeUpstream::start(Upstream::ResetsMidResponse);
-    let silent = FakeUpstream::start(Upstream::NeverAnswers);
-    let bulky = FakeUpstream::start(Upstream::SendsBig);
+    let early = closes_early();
+    let resets = resets_mid_response();
+    let silent = never_answers();
+    let bulky = sends_big();
     let down = free_port();
     let mut s = Expserver::start(&[
-        ("/bulky", bulky.port),
-        ("/early", early.port),
-        ("/reset", resets.port),
-        ("/silent", silent.port),
+        ("/bulky", bulky.port()),
+        ("/early", early.port()),
+        ("/reset", resets.port()),
+        ("/silent", silent.port()),
         ("/down", down),
     ]);
     let base = s.baseline();
@@ -565,7 +461,7 @@ fn expserver_upstreams_that_misbehave() {
         drop(stream);
     }
     let deadline = Instant::now() + TIMEOUT;
-    while silent.held.lock().unwrap().len() < 100 && Instant::now() < deadline {
+    while silent.held() < 100 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(silent.release(), 100, "every request reached the upstream");
@@ -606,11 +502,11 @@ fn start_stage13(layout: &Layout, upstream_port: u16) -> (Watched, [u16; 4]) {
 
 #[test]
 fn stage13_clients_leaving_mid_response() {
-    let upstream = FakeUpstream::start(Upstream::SendsBig);
+    let upstream = sends_big();
     let layout = Layout::new();
     let sample = big();
     fs::write(layout.public().join("sample.txt"), &sample).unwrap();
-    let (mut server, ports) = start_stage13(&layout, upstream.port);
+    let (mut server, ports) = start_stage13(&layout, upstream.port());
     let file_port = ports[1];
     let probe = move || {
         let got = read_all(&mut connect(file_port));

@@ -46,7 +46,7 @@ impl Setup {
 }}"#
         );
         let path = layout.write_config(&config);
-        let server = Server::start(binary, &[path.to_str().unwrap()], &layout, &[port]);
+        let server = start_server(binary, &[path.to_str().unwrap()], &layout, &[port]);
         Setup {
             layout,
             port,
@@ -75,13 +75,13 @@ fn two_requests_one_after_the_other_on_one_connection() {
     let first = conn.reply(false);
     assert_eq!(first.status, 200);
     assert_eq!(first.body, s.file("sample.txt"));
-    assert_eq!(first.header("connection"), None, "{}", first.head);
+    assert_eq!(first.last_header("connection"), None, "{}", first.summary());
     // A listing, a redirect, a 404 and a second file, all on the same connection.
     for (path, status) in [("/test/", 200), ("/go", 302), ("/nope.txt", 404)] {
         conn.send(get_request(path).as_bytes());
         let reply = conn.reply(false);
         assert_eq!(reply.status, status, "{path}");
-        assert_eq!(reply.header("connection"), None, "{path}");
+        assert_eq!(reply.last_header("connection"), None, "{path}");
     }
     conn.send(get_request("/cat.jpg").as_bytes());
     let last = conn.reply(false);
@@ -90,7 +90,7 @@ fn two_requests_one_after_the_other_on_one_connection() {
     conn.send(b"GET /sample.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     let closing = conn.reply(false);
     assert_eq!(closing.status, 200);
-    assert_eq!(closing.header("connection"), Some("close"));
+    assert_eq!(closing.last_header("connection"), Some("close"));
     conn.expect_closed();
 }
 
@@ -113,12 +113,12 @@ fn pipelined_requests_are_answered_in_order() {
     let head = conn.reply(true);
     assert_eq!(head.status, 200);
     assert_eq!(
-        head.header("content-length"),
+        head.last_header("content-length"),
         Some(s.file("sample.txt").len().to_string().as_str())
     );
     let missing = conn.reply(false);
     assert_eq!(missing.status, 404);
-    assert_eq!(missing.header("connection"), None);
+    assert_eq!(missing.last_header("connection"), None);
     // Still open afterwards.
     conn.send(get_request("/sample.txt").as_bytes());
     assert_eq!(conn.reply(false).body, s.file("sample.txt"));
@@ -126,7 +126,7 @@ fn pipelined_requests_are_answered_in_order() {
     // Requests followed by the end of input (`printf ... | nc -N`): all answered, then closed.
     let mut conn = Conn::open(s.port);
     conn.send(format!("{}{}", get_request("/big.bin"), get_request("/cat.jpg")).as_bytes());
-    conn.stream.shutdown(Shutdown::Write).unwrap();
+    conn.stream().shutdown(Shutdown::Write).unwrap();
     assert!(conn.reply(false).body == big());
     assert_eq!(conn.reply(false).body, s.file("cat.jpg"));
     conn.expect_closed();
@@ -145,7 +145,7 @@ fn a_request_body_is_skipped_not_parsed() {
     conn.send(format!("{post}{body}{}", get_request("/sample.txt")).as_bytes());
     let refused = conn.reply(false);
     assert_eq!(refused.status, 405);
-    assert_eq!(refused.header("connection"), None);
+    assert_eq!(refused.last_header("connection"), None);
     let next = conn.reply(false);
     assert_eq!(next.status, 200, "the body was taken for a request");
     assert_eq!(next.body, s.file("sample.txt"));
@@ -166,7 +166,7 @@ fn a_request_body_is_skipped_not_parsed() {
     );
     let chunked = conn.reply(false);
     assert_eq!(
-        (chunked.status, chunked.header("connection")),
+        (chunked.status, chunked.last_header("connection")),
         (405, Some("close"))
     );
     conn.expect_closed();
@@ -179,18 +179,18 @@ fn http10_keeps_the_connection_only_when_asked() {
     conn.send(b"GET /sample.txt HTTP/1.0\r\n\r\n");
     let reply = conn.reply(false);
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.header("connection"), Some("close"));
+    assert_eq!(reply.last_header("connection"), Some("close"));
     conn.expect_closed();
 
     let mut conn = Conn::open(s.port);
     for _ in 0..2 {
         conn.send(b"GET /sample.txt HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
         let reply = conn.reply(false);
-        assert_eq!(reply.header("connection"), Some("keep-alive"));
+        assert_eq!(reply.last_header("connection"), Some("keep-alive"));
         assert_eq!(reply.body, s.file("sample.txt"));
     }
     conn.send(b"GET /sample.txt HTTP/1.0\r\n\r\n");
-    assert_eq!(conn.reply(false).header("connection"), Some("close"));
+    assert_eq!(conn.reply(false).last_header("connection"), Some("close"));
     conn.expect_closed();
 }
 
@@ -202,7 +202,7 @@ fn connection_close_and_bad_requests_close() {
     conn.send(b"HEAD /cat.jpg HTTP/1.1\r\nHost: a\r\nConnection: TE, Close\r\n\r\n");
     let reply = conn.reply(true);
     assert_eq!(
-        (reply.status, reply.header("connection")),
+        (reply.status, reply.last_header("connection")),
         (200, Some("close"))
     );
     conn.expect_closed();
@@ -212,7 +212,10 @@ fn connection_close_and_bad_requests_close() {
     assert_eq!(conn.reply(false).status, 200);
     conn.send(b"GET /sample.txt HTTP/1.1\r\n\r\n");
     let bad = conn.reply(false);
-    assert_eq!((bad.status, bad.header("connection")), (400, Some("close")));
+    assert_eq!(
+        (bad.status, bad.last_header("connection")),
+        (400, Some("close"))
+    );
     conn.expect_closed();
 }
 
@@ -222,7 +225,11 @@ fn an_idle_connection_is_closed_after_the_timeout() {
     let mut conn = Conn::open(s.port);
     conn.send(get_request("/sample.txt").as_bytes());
     let reply = conn.reply(false);
-    assert_eq!(reply.header("connection"), None, "the connection was kept");
+    assert_eq!(
+        reply.last_header("connection"),
+        None,
+        "the connection was kept"
+    );
     // Nothing more is sent: the server closes it (well within the client's 10 s timeout).
     conn.expect_closed();
 
@@ -230,7 +237,7 @@ fn an_idle_connection_is_closed_after_the_timeout() {
     let s = Setup::start(EXPSERVER, r#""keep_alive_timeout_ms": 0,"#);
     let mut conn = Conn::open(s.port);
     conn.send(get_request("/sample.txt").as_bytes());
-    assert_eq!(conn.reply(false).header("connection"), Some("close"));
+    assert_eq!(conn.reply(false).last_header("connection"), Some("close"));
     conn.expect_closed();
 }
 
@@ -244,7 +251,7 @@ fn a_connection_answers_at_most_1000_requests() {
         let reply = conn.reply(true);
         assert_eq!(reply.status, 200, "request {i}");
         let expected = if i == 1000 { Some("close") } else { None };
-        assert_eq!(reply.header("connection"), expected, "request {i}");
+        assert_eq!(reply.last_header("connection"), expected, "request {i}");
     }
     conn.expect_closed();
 }
@@ -261,7 +268,7 @@ fn stages_14_to_17_still_close_after_one_response() {
         let layout = Layout::new();
         let port = free_port();
         let ports = format!("{port},{},{},{}", free_port(), free_port(), free_port());
-        let _server = Server::start(
+        let _server = start_server(
             binary,
             &["--ports", &ports, "--public", "../public"],
             &layout,
@@ -271,7 +278,7 @@ fn stages_14_to_17_still_close_after_one_response() {
         conn.send(two.as_bytes());
         let reply = conn.reply(false);
         assert_eq!(reply.status, 200, "{binary}");
-        assert_eq!(reply.header("connection"), Some("close"), "{binary}");
+        assert_eq!(reply.last_header("connection"), Some("close"), "{binary}");
         conn.expect_closed();
     }
     for binary in [STAGE16, STAGE17] {
@@ -280,7 +287,7 @@ fn stages_14_to_17_still_close_after_one_response() {
         conn.send(two.as_bytes());
         let reply = conn.reply(false);
         assert_eq!(reply.status, 200, "{binary}");
-        assert_eq!(reply.header("connection"), Some("close"), "{binary}");
+        assert_eq!(reply.last_header("connection"), Some("close"), "{binary}");
         conn.expect_closed();
     }
 }

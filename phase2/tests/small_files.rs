@@ -37,11 +37,7 @@ fn every_way_to_a_file_gives_the_same_answer() {
     symlink(public.join("at.bin"), public.join("alias.bin")).unwrap();
     symlink(public.join("deep"), public.join("linkdir")).unwrap();
     // The layout keeps a secret next to the served folder.
-    symlink(
-        layout.dir.path().join("secret.txt"),
-        public.join("leak.txt"),
-    )
-    .unwrap();
+    symlink(layout.root().join("secret.txt"), public.join("leak.txt")).unwrap();
     fs::write(public.join("private.txt"), b"private").unwrap();
     fs::set_permissions(
         public.join("private.txt"),
@@ -57,7 +53,7 @@ fn every_way_to_a_file_gives_the_same_answer() {
 }}] }}"#
     );
     let path = layout.write_config(&config);
-    let _server = Server::start(EXPSERVER, &[path.to_str().unwrap()], &layout, &[port]);
+    let _server = start_server(EXPSERVER, &[path.to_str().unwrap()], &layout, &[port]);
 
     let expected: Vec<(&str, u16, Option<Vec<u8>>)> = vec![
         ("/empty.bin", 200, Some(Vec::new())),
@@ -80,13 +76,13 @@ fn every_way_to_a_file_gives_the_same_answer() {
     conn.send(requests.as_bytes());
     for (path, status, body) in &expected {
         let reply = conn.reply(false);
-        assert_eq!(reply.status, *status, "{path}: {}", reply.head);
+        assert_eq!(reply.status, *status, "{path}: {}", reply.summary());
         if let Some(body) = body {
             assert_eq!(reply.body.len(), body.len(), "{path}");
             assert!(reply.body == *body, "{path}: the body differs");
             let length = body.len().to_string();
             assert_eq!(
-                reply.header("content-length"),
+                reply.last_header("content-length"),
                 Some(length.as_str()),
                 "{path}"
             );
@@ -100,7 +96,7 @@ fn every_way_to_a_file_gives_the_same_answer() {
         assert!(reply.body.is_empty(), "{path}");
         let length = len.to_string();
         assert_eq!(
-            reply.header("content-length"),
+            reply.last_header("content-length"),
             Some(length.as_str()),
             "{path}"
         );

@@ -17,7 +17,7 @@ use crate::checks::flood::{probe_while_flooding, Flood, Probe};
 use crate::checks::wire::connect;
 use crate::procstat::{mb, rss_bytes};
 use crate::runner::{Options, StageRun};
-use crate::stages;
+use crate::stages::{self, Stage};
 use crate::target::Target;
 
 /// How much the freeze demo sends without reading: several times what the kernel buffers hold.
@@ -110,64 +110,102 @@ pub fn sender(port: u16) -> Result<u64> {
 /// How much the memory demos send without reading.
 pub const MEMORY_FLOOD: u64 = 300_000_000;
 
-/// `cargo xtask demo N`: starts stage N and prints what its flaw (or fix) looks like.
-pub fn demo(stage_id: &str, target: Target, options: Options) -> Result<()> {
-    let Some(stage) = stages::find(stage_id) else {
-        bail!("unknown stage {stage_id}");
-    };
-    if !matches!(stage.id, "7" | "8" | "9" | "10") {
+/// `cargo xtask demo N`: starts stage N and runs the demo its entry in `stages::STAGES` names.
+pub fn demo(stage: &'static Stage, target: Target, options: Options) -> Result<()> {
+    let Some(show) = stage.demo else {
         bail!(
-            "stage {} has no demo; demos exist for stages 7, 8, 9 and 10",
-            stage.id
+            "stage {} has no demo; demos exist for stages {}",
+            stage.id,
+            stages::list(|s| s.demo.is_some())
         );
-    }
-    let mut run = StageRun::new(stage, target, options.clone())?;
+    };
+    let mut run = StageRun::new(stage, target, options)?;
     run.restart()?;
-    let pid = run.server_pid().context("the server is not running")?;
-    let port = run.ports.role(1);
+    let pid = server_pid(&run)?;
     println!(
         "stage {} ({}) is running as pid {pid}: {}",
         stage.id,
         stage.title,
         run.command_line()
     );
-    if stage.id == "7" {
-        println!(
-            "a client sends {} to port {port} and never reads; then a second client says hello",
-            mb(FREEZE_FLOOD)
-        );
-        let probe = freeze(port, Duration::from_secs(3))?;
-        println!(
-            "the flooding client got {} into the server before it stopped taking data",
-            mb(probe.flooded)
-        );
-        match probe.answer {
-            Ok((_, after)) => println!("the second client was answered after {:.0} ms: no freeze", after.as_secs_f64() * 1e3),
-            Err(why) => println!(
-                "the second client: {why}. The server is stuck in a blocking send to the client that does not read."
-            ),
-        }
-        return Ok(());
+    show(&mut run)
+}
+
+fn server_pid(run: &StageRun) -> Result<u32> {
+    run.server_pid().context("the server is not running")
+}
+
+/// Stage 7's demo: one client that never reads freezes everybody.
+pub fn freeze_demo(run: &mut StageRun) -> Result<()> {
+    let port = run.ports.role(1);
+    println!(
+        "a client sends {} to port {port} and never reads; then a second client says hello",
+        mb(FREEZE_FLOOD)
+    );
+    let probe = freeze(port, Duration::from_secs(3))?;
+    println!(
+        "the flooding client got {} into the server before it stopped taking data",
+        mb(probe.flooded)
+    );
+    match probe.answer {
+        Ok((_, after)) => println!("the second client was answered after {:.0} ms: no freeze", after.as_secs_f64() * 1e3),
+        Err(why) => println!(
+            "the second client: {why}. The server is stuck in a blocking send to the client that does not read."
+        ),
     }
-    if matches!(stage.id, "8" | "9") {
-        let window = Duration::from_secs(5);
-        println!(
-            "one client connects to port {port} and stays idle; measuring CPU for {} s",
-            window.as_secs()
-        );
-        let percent = idle_cpu(pid, port, window).map_err(anyhow::Error::msg)?;
-        let why = if stage.id == "8" {
-            "level-triggered EPOLLOUT reports the idle socket writable on every epoll_wait"
-        } else {
-            "edge-triggered epoll reports writability once; the loop sleeps"
-        };
-        println!("the server used {percent:.1} % of one core ({why})");
-    }
+    Ok(())
+}
+
+/// Stage 8's demo: an idle client costs a core, and a non-reading one grows memory.
+pub fn level_triggered_demo(run: &mut StageRun) -> Result<()> {
+    cpu_demo(
+        run,
+        "level-triggered EPOLLOUT reports the idle socket writable on every epoll_wait",
+    )?;
+    memory_demo(run, UNBOUNDED)
+}
+
+/// Stage 9's demo: the idle client is free now, but memory still grows.
+pub fn edge_triggered_demo(run: &mut StageRun) -> Result<()> {
+    cpu_demo(
+        run,
+        "edge-triggered epoll reports writability once; the loop sleeps",
+    )?;
+    memory_demo(run, UNBOUNDED)
+}
+
+/// Stage 10's demo: pipes bound the memory.
+pub fn pipes_demo(run: &mut StageRun) -> Result<()> {
+    memory_demo(
+        run,
+        "memory stays flat: once a pipe holds 1 MB the server stops reading, and the sender has to wait",
+    )
+}
+
+const UNBOUNDED: &str = "memory grows with every byte: the replies pile up in an unbounded buffer (fixed by pipes in stage 10)";
+
+/// Measures the CPU the server uses with one idle client; `why` explains the number.
+fn cpu_demo(run: &mut StageRun, why: &str) -> Result<()> {
+    let (pid, port) = (server_pid(run)?, run.ports.role(1));
+    let window = Duration::from_secs(5);
+    println!(
+        "one client connects to port {port} and stays idle; measuring CPU for {} s",
+        window.as_secs()
+    );
+    let percent = idle_cpu(pid, port, window).map_err(anyhow::Error::msg)?;
+    println!("the server used {percent:.1} % of one core ({why})");
+    Ok(())
+}
+
+/// Measures the server's memory while a client floods it and never reads; `conclusion` says
+/// what the numbers mean.
+fn memory_demo(run: &mut StageRun, conclusion: &str) -> Result<()> {
+    let (pid, port) = (server_pid(run)?, run.ports.role(1));
     println!(
         "a client sends {} to port {port} and never reads",
         mb(MEMORY_FLOOD)
     );
-    let growth = rss_growth(pid, port, MEMORY_FLOOD, options.progress)?;
+    let growth = rss_growth(pid, port, MEMORY_FLOOD, run.options.progress)?;
     println!(
         "the server took {}; its memory went from {} to {} (+{})",
         mb(growth.flooded),
@@ -175,10 +213,6 @@ pub fn demo(stage_id: &str, target: Target, options: Options) -> Result<()> {
         mb(growth.peak),
         mb(growth.grown())
     );
-    if stage.id == "10" {
-        println!("memory stays flat: once a pipe holds 1 MB the server stops reading, and the sender has to wait");
-    } else {
-        println!("memory grows with every byte: the replies pile up in an unbounded buffer (fixed by pipes in stage 10)");
-    }
+    println!("{conclusion}");
     Ok(())
 }

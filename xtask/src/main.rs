@@ -8,13 +8,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use xtask::cargo_build::{build, Profile};
-use xtask::layout::Layout;
+use xtask::flaws;
 use xtask::report::Report;
-use xtask::runner::{check_stage, Options};
+use xtask::runner::{check_stage, Options, StageRun};
 use xtask::stages::{self, Stage, STAGES};
-use xtask::target::{Ports, Target};
-use xtask::upstream::Upstream;
-use xtask::{flaws, ports};
+use xtask::target::Target;
 
 #[derive(Parser)]
 #[command(about = "The eXpServer checker and helpers", long_about = None)]
@@ -25,9 +23,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the official grader's checks for one stage (1, 3, 4, 5, 6-17).
+    /// Run the official grader's checks for one stage.
     CheckStage {
-        /// The stage: 1 ... 17, or 5b.
+        /// The stage, e.g. 4 or 5b.
         stage: String,
         #[command(flatten)]
         common: Common,
@@ -47,7 +45,7 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
     },
-    /// Show a flaw of an early phase-1 stage (7, 8, 9) or its fix (10).
+    /// Show a flaw of an early phase-1 stage or its fix (stages 7-10).
     Demo {
         stage: String,
         #[command(flatten)]
@@ -145,7 +143,12 @@ impl Common {
 }
 
 fn find_stage(id: &str) -> Result<&'static Stage> {
-    stages::find(id).with_context(|| format!("unknown stage {id:?}; stages are 0-17 and 5b"))
+    stages::find(id).with_context(|| {
+        format!(
+            "unknown stage {id:?}; stages are {}",
+            stages::list(|_| true)
+        )
+    })
 }
 
 /// Checks one stage; prints why when a stage has nothing to check.
@@ -156,8 +159,10 @@ fn check_one(stage: &'static Stage, common: &Common, tuning: &Tuning) -> Result<
 
 fn no_checks(stage: &Stage) -> String {
     format!(
-        "stage {} ({}) has no checks: the official grader tests only stages 1, 3, 4, 5 and 6-17",
-        stage.id, stage.title
+        "stage {} ({}) has no checks: the official grader tests only stages {}",
+        stage.id,
+        stage.title,
+        stages::list(Stage::has_checks)
     )
 }
 
@@ -169,7 +174,7 @@ fn run() -> Result<bool> {
             tuning,
         } => {
             let stage = find_stage(&stage)?;
-            if !stage.has_checks {
+            if !stage.has_checks() {
                 println!("{}", no_checks(stage));
                 return Ok(true);
             }
@@ -187,7 +192,7 @@ fn run() -> Result<bool> {
             let started = Instant::now();
             let mut all = Report::default();
             let mut times = Vec::new();
-            for stage in STAGES.iter().filter(|s| s.has_checks) {
+            for stage in STAGES.iter().filter(|s| s.has_checks()) {
                 let stage_started = Instant::now();
                 match check_one(stage, &common, &tuning) {
                     Ok(report) => all.extend(report),
@@ -229,7 +234,7 @@ fn run() -> Result<bool> {
         }
         Cmd::Demo { stage, common } => {
             let stage = find_stage(&stage)?;
-            flaws::demo(stage.id, common.target(stage)?, common.options(None))?;
+            flaws::demo(stage, common.target(stage)?, common.options(None))?;
             Ok(true)
         }
         Cmd::Bench { options } => {
@@ -244,7 +249,6 @@ fn run() -> Result<bool> {
     }
 }
 
-/// Does nothing: the checker only has to outlive Ctrl-C long enough to clean up.
 /// The pid of the server `run-stage` is running (0 while none), for [`forward_signal`].
 static RUNNING_SERVER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
@@ -267,34 +271,22 @@ fn run_stage(stage: &'static Stage, common: &Common) -> Result<()> {
         println!("stage {} ({}) has no program to run", stage.id, stage.title);
         return Ok(());
     };
-    let target = common.target(stage)?;
-    let layout = Layout::new()?;
-    let ports = if common.free_ports && target.movable() {
-        Ports::free(stage.kind)?
-    } else {
-        Ports::course(stage.kind)
-    };
-    let _upstream = if stage.needs_upstream() {
-        ports::ensure_free(&[ports.upstream], ports::Proto::Tcp)?;
-        Some(Upstream::start(
-            ports.upstream,
-            &layout.public(),
-            layout.root(),
-        )?)
-    } else {
-        None
-    };
-    target.prepare(stage, &ports, &layout)?;
-    let argv = target.argv(stage, &ports, &layout);
+    // The run holds the layout and the upstream; dropping it at the end stops and removes them.
+    let mut run = StageRun::new(stage, common.target(stage)?, common.options(None))?;
+    run.start_helpers()?;
+    let argv = run.argv();
     println!(
         "layout: {} (app/ is the working directory)",
-        layout.root().display()
+        run.layout.root().display()
     );
-    println!("ports: {:?}, upstream {}", ports.listen, ports.upstream);
-    println!("running: {}   (Ctrl-C stops it)", shell_words::join(&argv));
+    println!(
+        "ports: {:?}, upstream {}",
+        run.ports.listen, run.ports.upstream
+    );
+    println!("running: {}   (Ctrl-C stops it)", run.command_line());
     let mut server = Command::new(&argv[0])
         .args(&argv[1..])
-        .current_dir(layout.app())
+        .current_dir(run.layout.app())
         .spawn()
         .with_context(|| format!("cannot start {}", argv[0]))?;
     RUNNING_SERVER.store(

@@ -4,6 +4,10 @@
 //! anything it forked (a student's `--cmd` may be a shell script). Its stdout and stderr go to a
 //! log file that the report shows when a check fails. Dropping a [`Proc`] kills the group and
 //! reaps it, so a panicking test or a failed check never leaves a server holding a port.
+//!
+//! [`Proc::start_server`] is the one way the checker and the end-to-end tests start a server:
+//! spawn it, then wait until it listens (see [`crate::ports::wait_bound`] for how that is known
+//! without connecting).
 
 use std::fs::File;
 use std::io::Read;
@@ -14,6 +18,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+use crate::ports::{wait_bound, Proto};
+
+/// How long a server may take to start listening.
+pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running child process with its output captured in a log file.
 pub struct Proc {
@@ -58,6 +67,21 @@ impl Proc {
             log_path: log_path.to_path_buf(),
             status: None,
         })
+    }
+
+    /// Starts a server like [`Proc::spawn`] (no extra environment) and waits up to
+    /// [`START_TIMEOUT`] until it listens on every one of `ports`; fails with its output if it
+    /// exits or never listens.
+    pub fn start_server(
+        argv: &[String],
+        cwd: &Path,
+        log_path: &Path,
+        ports: &[u16],
+        proto: Proto,
+    ) -> Result<Proc> {
+        let mut server = Proc::spawn(argv, cwd, &[], log_path)?;
+        wait_bound(&mut server, ports, proto, START_TIMEOUT)?;
+        Ok(server)
     }
 
     /// The process id (also the id of its process group).

@@ -12,17 +12,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::checks::{self, Check};
+use crate::checks::{Check, Ctx};
 use crate::layout::Layout;
-use crate::ports::{ensure_free, wait_bound, Proto};
+use crate::ports::{ensure_free, Proto};
 use crate::process::{describe_status, Proc};
 use crate::report::{CheckResult, Report};
-use crate::stages::{ServerKind, Stage};
+use crate::stages::{Checks, Helper, ServerKind, Stage};
 use crate::target::{Ports, Target};
 use crate::upstream::Upstream;
-
-/// How long a server may take to start listening.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Knobs that differ between `cargo xtask` and the tests.
 #[derive(Clone, Debug)]
@@ -73,6 +70,8 @@ pub struct StageRun {
     pub target: Target,
     pub ports: Ports,
     pub layout: Layout,
+    /// The config path the server gets as its last argument, written for the run's ports.
+    pub config: PathBuf,
     pub options: Options,
     server: Option<Proc>,
     upstream: Option<Upstream>,
@@ -80,7 +79,7 @@ pub struct StageRun {
 }
 
 impl StageRun {
-    /// Prepares a run: builds the grader layout and picks the ports.
+    /// Prepares a run: builds the grader layout, picks the ports and writes the stage's config.
     pub fn new(stage: &'static Stage, target: Target, options: Options) -> Result<StageRun> {
         let layout = Layout::new()?;
         let ports = if target.movable() && options.free_ports {
@@ -88,11 +87,13 @@ impl StageRun {
         } else {
             Ports::course(stage.kind)
         };
+        let config = target.prepare(stage, &ports, &layout)?;
         Ok(StageRun {
             stage,
             target,
             ports,
             layout,
+            config,
             options,
             server: None,
             upstream: None,
@@ -108,11 +109,10 @@ impl StageRun {
         }
     }
 
-    /// (Re)starts the upstream (if the stage needs one) and the server, like a fresh container.
-    pub fn restart(&mut self) -> Result<()> {
-        self.server = None;
+    /// (Re)starts the helpers the stage needs (the upstream), without the server.
+    pub fn start_helpers(&mut self) -> Result<()> {
         self.upstream = None;
-        if self.stage.needs_upstream() {
+        if self.stage.needs(Helper::PythonUpstream) {
             ensure_free(&[self.ports.upstream], Proto::Tcp)?;
             let upstream = Upstream::start(
                 self.ports.upstream,
@@ -122,23 +122,39 @@ impl StageRun {
             .context("cannot start the Python upstream (python3 -m http.server)")?;
             self.upstream = Some(upstream);
         }
+        Ok(())
+    }
+
+    /// (Re)starts the helpers and the server, like a fresh container.
+    pub fn restart(&mut self) -> Result<()> {
+        self.server = None;
+        self.start_helpers()?;
         ensure_free(&self.ports.listen, self.proto())?;
-        self.target.prepare(self.stage, &self.ports, &self.layout)?;
-        let argv = self.target.argv(self.stage, &self.ports, &self.layout);
+        let argv = self.argv();
         self.starts += 1;
         let log = self
             .layout
             .root()
             .join(format!("server-{}.log", self.starts));
-        let mut server = Proc::spawn(&argv, &self.layout.app(), &[], &log)?;
-        wait_bound(&mut server, &self.ports.listen, self.proto(), START_TIMEOUT)?;
+        let server = Proc::start_server(
+            &argv,
+            &self.layout.app(),
+            &log,
+            &self.ports.listen,
+            self.proto(),
+        )?;
         self.server = Some(server);
         Ok(())
     }
 
-    /// The command line that starts the server.
+    /// The argv that starts the server.
+    pub fn argv(&self) -> Vec<String> {
+        self.target.argv(self.stage, &self.ports, &self.config)
+    }
+
+    /// The command line that starts the server, for messages.
     pub fn command_line(&self) -> String {
-        shell_words::join(self.target.argv(self.stage, &self.ports, &self.layout))
+        shell_words::join(self.argv())
     }
 
     /// The server's pid, if it runs.
@@ -177,9 +193,26 @@ impl StageRun {
     }
 
     /// Runs every check of the stage and returns the results.
+    ///
+    /// A stage the grader checks must produce checks: an empty list is reported as a failure, so
+    /// a registry entry with a missing list cannot pass `check-all` by checking nothing.
     pub fn run_checks(&mut self) -> Report {
-        let list = checks::for_stage(self.stage, &self.ports, &self.options);
+        let list = match self.stage.checks {
+            Checks::Grader(list) => list(&Ctx {
+                ports: &self.ports,
+                options: &self.options,
+            }),
+            Checks::None => Vec::new(),
+        };
         let mut report = Report::default();
+        if list.is_empty() && self.stage.has_checks() {
+            let result = self.no_checks_ran();
+            if self.options.print {
+                print!("{}", result.render());
+            }
+            report.results.push(result);
+            return report;
+        }
         let note = format!(
             "== stage {} ({}): {} check{}; server: {}",
             self.stage.id,
@@ -203,6 +236,22 @@ impl StageRun {
         self.server = None;
         self.upstream = None;
         report
+    }
+
+    /// The failure reported when a stage that should have checks produced none.
+    fn no_checks_ran(&self) -> CheckResult {
+        CheckResult {
+            stage: self.stage.id.to_string(),
+            number: 1,
+            of: 1,
+            title: "the stage's checks".into(),
+            input: "the check list named by the stage's entry in stages::STAGES".into(),
+            expected: "at least one check".into(),
+            observed: "the list is empty: zero checks ran".into(),
+            passed: false,
+            duration: Duration::ZERO,
+            server_log: None,
+        }
     }
 
     /// Runs one check, restarting the server first when the grader would.

@@ -5,13 +5,13 @@
 //! student's program (`--cmd '...'`) knows nothing of those flags: it runs on the course's ports,
 //! exactly as the grader runs it, with the config path as its only argument.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
 use crate::layout::Layout;
 use crate::ports::{free_tcp_ports, free_udp_port};
-use crate::stages::{ServerKind, Stage};
+use crate::stages::{Helper, ServerKind, Stage};
 
 /// The course's ports.
 pub const COURSE_PHASE0_PORT: u16 = 8080;
@@ -51,55 +51,43 @@ impl Target {
         matches!(self, Target::Ours { .. })
     }
 
-    /// Writes what the command line refers to before the target starts: for our config-driven
-    /// stages on free ports, the grader's config moved to those ports.
-    pub fn prepare(&self, stage: &Stage, ports: &Ports, layout: &Layout) -> Result<()> {
-        if self.movable() && stage.kind == ServerKind::Config {
-            crate::checks::http::config::write(layout, ports)?;
+    /// Writes what the command line refers to before the target starts and returns the config
+    /// path it gets: the config the stage's entry writes for `ports` (ours on free ports get a
+    /// copy moved to them; on the course's ports, ours and a student's get the same file), or
+    /// the grader's `public/xps_config.json`.
+    pub fn prepare(&self, stage: &Stage, ports: &Ports, layout: &Layout) -> Result<PathBuf> {
+        match stage.config {
+            Some(write_config) => write_config(layout, ports),
+            None => Ok(layout.config_path()),
         }
-        Ok(())
     }
 
-    /// The full command line that starts this target for `stage` on `ports`.
-    pub fn argv(&self, stage: &Stage, ports: &Ports, layout: &Layout) -> Vec<String> {
-        let config = layout.config_path().to_string_lossy().into_owned();
-        match self {
-            Target::Custom { argv } => {
-                let mut argv = argv.clone();
-                argv.push(config);
-                argv
-            }
-            Target::Ours { binary } => {
-                let mut argv = vec![binary.to_string_lossy().into_owned()];
-                let upstream = format!("127.0.0.1:{}", ports.upstream);
-                match stage.kind {
-                    ServerKind::Tcp | ServerKind::Udp => {
-                        argv.extend(["--port".into(), ports.listen[0].to_string()]);
-                    }
-                    ServerKind::Proxy => {
-                        argv.extend(["--port".into(), ports.listen[0].to_string()]);
-                        argv.extend(["--upstream".into(), upstream]);
-                    }
-                    ServerKind::Core {
-                        upstream: uses_upstream,
-                    } => {
-                        let list: Vec<String> = ports.listen.iter().map(u16::to_string).collect();
-                        argv.extend(["--ports".into(), list.join(",")]);
-                        if uses_upstream {
-                            argv.extend(["--upstream".into(), upstream]);
-                        }
-                    }
-                    // The config names the ports: on free ports, a moved copy of it.
-                    ServerKind::Config => {
-                        let moved = crate::checks::http::config::path(layout, ports);
-                        argv.push(moved.to_string_lossy().into_owned());
-                        return argv;
-                    }
+    /// The full command line that starts this target for `stage` on `ports`, with `config` (from
+    /// [`Target::prepare`]) as its last argument.
+    pub fn argv(&self, stage: &Stage, ports: &Ports, config: &Path) -> Vec<String> {
+        let config = config.to_string_lossy().into_owned();
+        let mut argv = match self {
+            Target::Custom { argv } => argv.clone(),
+            Target::Ours { binary } => vec![binary.to_string_lossy().into_owned()],
+        };
+        if let Target::Ours { .. } = self {
+            match stage.kind {
+                ServerKind::Tcp | ServerKind::Udp => {
+                    argv.extend(["--port".into(), ports.listen[0].to_string()]);
                 }
-                argv.push(config);
-                argv
+                ServerKind::Core => {
+                    let list: Vec<String> = ports.listen.iter().map(u16::to_string).collect();
+                    argv.extend(["--ports".into(), list.join(",")]);
+                }
+                // The config names the ports and the upstream.
+                ServerKind::Config => {}
+            }
+            if stage.needs(Helper::PythonUpstream) && stage.kind != ServerKind::Config {
+                argv.extend(["--upstream".into(), format!("127.0.0.1:{}", ports.upstream)]);
             }
         }
+        argv.push(config);
+        argv
     }
 }
 
@@ -115,7 +103,7 @@ impl Ports {
     /// The course's ports for this kind of server.
     pub fn course(kind: ServerKind) -> Ports {
         let listen = match kind {
-            ServerKind::Core { .. } | ServerKind::Config => COURSE_PHASE1_PORTS.to_vec(),
+            ServerKind::Core | ServerKind::Config => COURSE_PHASE1_PORTS.to_vec(),
             _ => vec![COURSE_PHASE0_PORT],
         };
         Ports {
@@ -127,13 +115,13 @@ impl Ports {
     /// Ports the kernel just reported free.
     pub fn free(kind: ServerKind) -> Result<Ports> {
         let (listen, upstream) = match kind {
-            ServerKind::Core { .. } | ServerKind::Config => {
+            ServerKind::Core | ServerKind::Config => {
                 let mut all = free_tcp_ports(5)?;
                 let upstream = all.pop().unwrap_or(0);
                 (all, upstream)
             }
             ServerKind::Udp => (vec![free_udp_port()?], free_tcp_ports(1)?[0]),
-            _ => {
+            ServerKind::Tcp => {
                 let all = free_tcp_ports(2)?;
                 (vec![all[0]], all[1])
             }

@@ -10,11 +10,14 @@ use xtask::checks::http::client::Response;
 use xtask::checks::proxy::compare;
 use xtask::checks::tcp::{lock_step, ten_clients};
 use xtask::checks::wire::{Reply, Rng};
+use xtask::checks::Ctx;
 use xtask::checks::{file, udp};
 use xtask::ports::{free_tcp_ports, is_bound, wait_bound, Proto};
 use xtask::process::Proc;
 use xtask::procstat::{cpu_time, rss_bytes};
-use xtask::stages;
+use xtask::runner::Options;
+use xtask::stages::{self, Checks, ServerKind, Stage};
+use xtask::target::Ports;
 use xtask::target::Target;
 
 /// A TCP server on a free port whose per-read reply is `answer(bytes)`.
@@ -253,12 +256,12 @@ fn stages_are_found_by_their_course_names() {
     assert!(stages::find("99").is_none());
     let checked: Vec<&str> = stages::STAGES
         .iter()
-        .filter(|s| s.has_checks)
+        .filter(|s| s.has_checks())
         .map(|s| s.id)
         .collect();
-    // The grader has no checks for stages 0, 2 and 5-b; it has them for 1, 3, 4, 5 and 6-13.
+    // The grader has no checks for stages 0, 2 and 5-b; it has them for 1, 3, 4, 5 and 6-17.
     for id in [
-        "1", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13",
+        "1", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17",
     ] {
         assert!(checked.contains(&id), "stage {id} has no checks");
     }
@@ -268,12 +271,57 @@ fn stages_are_found_by_their_course_names() {
 }
 
 #[test]
+fn every_stage_with_checks_has_a_program_and_a_non_empty_list() {
+    let options = Options::for_tests();
+    for stage in stages::STAGES {
+        let Checks::Grader(list) = stage.checks else {
+            continue;
+        };
+        assert!(stage.binary.is_some(), "stage {} has no binary", stage.id);
+        let ports = Ports::course(stage.kind);
+        let cx = Ctx {
+            ports: &ports,
+            options: &options,
+        };
+        assert!(!list(&cx).is_empty(), "stage {} lists no checks", stage.id);
+    }
+}
+
+/// A registry entry whose list came out empty, as a stage 18 added without its checks would.
+static NO_CHECKS: Stage = Stage {
+    id: "99",
+    title: "a stage whose list is empty",
+    binary: Some("true"),
+    kind: ServerKind::Core,
+    helpers: &[],
+    config: None,
+    checks: Checks::Grader(|_| Vec::new()),
+    demo: None,
+};
+
+#[test]
+fn a_stage_that_should_have_checks_and_runs_none_fails() {
+    let target = Target::Ours {
+        binary: "/bin/true".into(),
+    };
+    let report = xtask::check_stage(&NO_CHECKS, target, Options::for_tests()).unwrap();
+    assert_eq!(report.failed(), 1, "{}", report.render());
+    assert!(!report.all_passed());
+    assert!(
+        report.render().contains("zero checks ran"),
+        "{}",
+        report.render()
+    );
+}
+
+#[test]
 fn a_custom_command_is_split_like_a_shell_and_gets_the_config_path() {
     let target = Target::custom("xps --name 'my server'").unwrap();
     let stage = stages::find("11").unwrap();
     let layout = xtask::layout::Layout::new().unwrap();
     let ports = xtask::target::Ports::course(stage.kind);
-    let argv = target.argv(stage, &ports, &layout);
+    let config = target.prepare(stage, &ports, &layout).unwrap();
+    let argv = target.argv(stage, &ports, &config);
     assert_eq!(argv[..3], ["xps", "--name", "my server"]);
     assert!(argv[3].ends_with("public/xps_config.json"));
     assert_eq!(ports.listen, [8001, 8002, 8003, 8004]);

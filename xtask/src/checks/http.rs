@@ -20,8 +20,7 @@ pub mod listing;
 pub mod raw;
 pub mod strict;
 
-use super::{port_name, Check, Verdict};
-use crate::stages::Stage;
+use super::{port_name, Check, Ctx, Verdict};
 use crate::target::{Ports, COURSE_PHASE1_PORTS, COURSE_UPSTREAM_PORT};
 use client::Response;
 
@@ -185,9 +184,9 @@ fn listing_checks(ports: &Ports) -> Vec<Check> {
 }
 
 /// The checks the grader lacks, for every HTTP stage.
-fn strict_checks(stage: &Stage, ports: &Ports) -> Vec<Check> {
+fn strict_checks(ports: &Ports) -> Vec<Check> {
     let port = ports.role(1);
-    let mut list = vec![
+    vec![
         Check::new(
             format!("(stricter) HEAD request ({})", role_name(ports, 1)),
             "HEAD /sample.txt HTTP/1.1",
@@ -200,16 +199,21 @@ fn strict_checks(stage: &Stage, ports: &Ports) -> Vec<Check> {
             "403 or 404 with server: eXpServer, never the file (../temp/file.txt exists next to public/)".into(),
             move |_| strict::escapes(port),
         ),
-    ];
-    if matches!(stage.id, "16" | "17") {
-        let (redirect_port, empty_port) = (ports.role(3), ports.role(4));
-        list.push(Check::new(
+    ]
+}
+
+/// The checks the grader lacks for the servers the grader's config sets up (16 on): ports 3
+/// and 4 of that config.
+fn strict_config_checks(ports: &Ports) -> Vec<Check> {
+    let (redirect_port, empty_port) = (ports.role(3), ports.role(4));
+    vec![
+        Check::new(
             format!("(stricter) redirect server ({})", role_name(ports, 3)),
             "fetch GET /, redirect: 'manual'",
             "status 302; location: https://expserver.github.io".into(),
             move |_| fetch::redirect(redirect_port, "/", 302, "https://expserver.github.io"),
-        ));
-        list.push(Check::new(
+        ),
+        Check::new(
             format!(
                 "(stricter) server block without routes ({})",
                 role_name(ports, 4)
@@ -217,20 +221,38 @@ fn strict_checks(stage: &Stage, ports: &Ports) -> Vec<Check> {
             "fetch GET /",
             "status 404; server: eXpServer".into(),
             move |_| strict::no_routes(empty_port),
-        ));
-    }
+        ),
+    ]
+}
+
+// The lists of the HTTP stages, named by their entries in `stages::STAGES`: the grader's checks
+// first, then the stricter ones.
+
+/// Stage 14: the grader's nine raw requests.
+pub fn stage14(cx: &Ctx) -> Vec<Check> {
+    let mut list = raw_checks(cx.ports);
+    list.extend(strict_checks(cx.ports));
     list
 }
 
-/// The checks of an HTTP stage, the grader's first and then the stricter ones.
-pub fn for_stage(stage: &Stage, ports: &Ports) -> Vec<Check> {
-    let mut list = match stage.id {
-        "14" | "15" => raw_checks(ports),
-        "16" => config_checks(ports),
-        "17" => listing_checks(ports),
-        _ => return Vec::new(),
-    };
-    list.extend(strict_checks(stage, ports));
+/// Stage 15: the same nine requests; the responses now have to be right.
+pub fn stage15(cx: &Ctx) -> Vec<Check> {
+    stage14(cx)
+}
+
+/// Stage 16: files, a redirect and the proxy, from the grader's config.
+pub fn stage16(cx: &Ctx) -> Vec<Check> {
+    let mut list = config_checks(cx.ports);
+    list.extend(strict_checks(cx.ports));
+    list.extend(strict_config_checks(cx.ports));
+    list
+}
+
+/// Stage 17: directory listings.
+pub fn stage17(cx: &Ctx) -> Vec<Check> {
+    let mut list = listing_checks(cx.ports);
+    list.extend(strict_checks(cx.ports));
+    list.extend(strict_config_checks(cx.ports));
     list
 }
 

@@ -6,6 +6,9 @@
 //! the server closes afterwards. So this client sends the raw bytes it is given, keeps the first
 //! chunk apart, parses the head leniently (LF-only lines are accepted but noted, as the grader's
 //! parser does) and reports every deviation instead of correcting it. Every wait has a deadline.
+//!
+//! It is the one response reader of the project: the checks and the end-to-end tests (keep-alive
+//! and pipelining included, through [`Connection`]) read responses with it.
 
 use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
@@ -151,6 +154,129 @@ pub enum Body {
     None,
 }
 
+/// One client connection that reads responses one after another, as a keep-alive client does:
+/// each framed by its `Content-Length` (or by the close without one), with whatever arrives
+/// beyond a response kept for the next (pipelining). [`exchange`] is one request on one of
+/// these; the keep-alive tests send several.
+pub struct Connection {
+    stream: TcpStream,
+    /// Bytes received and not yet part of a response.
+    pending: Vec<u8>,
+    /// How the connection ended, once a body that runs to the close has been read.
+    ended: Option<Closing>,
+}
+
+impl Connection {
+    /// Connects to 127.0.0.1:`port`.
+    pub fn open(port: u16) -> Result<Connection, String> {
+        let stream = connect(port).map_err(|e| format!("cannot connect to port {port}: {e}"))?;
+        Ok(Connection {
+            stream,
+            pending: Vec::new(),
+            ended: None,
+        })
+    }
+
+    /// The socket, for what the reader does not do (half-closing, socket options).
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Sends raw bytes.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        send(&mut self.stream, bytes).map_err(|e| format!("sending the request failed: {e}"))
+    }
+
+    /// One `read` (as one `data` event in Node), kept for the next response and returned: the
+    /// first chunk the grader's raw client parses.
+    pub fn first_chunk(&mut self, timeout: Duration) -> Result<Vec<u8>, String> {
+        let chunk = read_once(&mut self.stream, timeout)?;
+        self.pending.extend_from_slice(&chunk);
+        Ok(chunk)
+    }
+
+    /// Reads the next response within [`RESPONSE_TIMEOUT`]: its head, then its body as `body`
+    /// says.
+    pub fn response(&mut self, body: Body) -> Result<Response, String> {
+        let deadline = Instant::now() + RESPONSE_TIMEOUT;
+        let head_end = loop {
+            if let Some(end) = head_end(&self.pending) {
+                break end;
+            }
+            if self.pending.len() > MAX_HEAD {
+                return Err(format!(
+                    "no end of head within {MAX_HEAD} bytes: {}",
+                    show(&self.pending)
+                ));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (more, end) = read_upto(&mut self.stream, 1, left);
+            if more.is_empty() {
+                return Err(format!(
+                    "incomplete response head {} ({})",
+                    show(&self.pending),
+                    end.describe()
+                ));
+            }
+            self.pending.extend_from_slice(&more);
+        };
+        let mut response = parse_head(&self.pending[..head_end])?;
+        self.pending.drain(..head_end);
+        if body == Body::None {
+            return Ok(response);
+        }
+        match response.content_length() {
+            Some(length) => {
+                if self.pending.len() < length {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let want = length - self.pending.len();
+                    let (more, end) = read_upto(&mut self.stream, want, left);
+                    self.pending.extend_from_slice(&more);
+                    if self.pending.len() < length {
+                        return Err(format!(
+                            "{}: the body stopped after {} of {length} bytes ({})",
+                            response.status_line,
+                            self.pending.len(),
+                            end.describe()
+                        ));
+                    }
+                }
+                let rest = self.pending.split_off(length);
+                response.body = std::mem::replace(&mut self.pending, rest);
+            }
+            None => {
+                // No length: the body runs to the close, so reading it is also waiting for it.
+                let left = deadline.saturating_duration_since(Instant::now());
+                let (more, end) = read_upto(&mut self.stream, MAX_RESPONSE, left);
+                self.pending.extend_from_slice(&more);
+                response.body = std::mem::take(&mut self.pending);
+                self.ended = Some(closing_from(end));
+            }
+        }
+        Ok(response)
+    }
+
+    /// How the connection ends after the responses read so far: bytes already received beyond
+    /// them count as extra; otherwise waits up to [`CLOSE_TIMEOUT`] for the server to close.
+    pub fn closing(&mut self) -> Closing {
+        if !self.pending.is_empty() {
+            return Closing::Extra(std::mem::take(&mut self.pending));
+        }
+        match self.ended.take() {
+            Some(closing) => closing,
+            None => wait_for_close(&mut self.stream),
+        }
+    }
+
+    /// Like [`Connection::closing`], without waiting: `None` if nothing is known yet.
+    fn closing_known(&mut self) -> Option<Closing> {
+        if !self.pending.is_empty() {
+            return Some(Closing::Extra(std::mem::take(&mut self.pending)));
+        }
+        self.ended.take()
+    }
+}
+
 /// Sends `request` as raw bytes to 127.0.0.1:`port` and reads one response.
 ///
 /// With `wait_close`, it then waits for the server to close and records how that went; without
@@ -161,75 +287,29 @@ pub fn exchange(
     body: Body,
     wait_close: bool,
 ) -> Result<Exchange, String> {
-    let mut stream = connect(port).map_err(|e| format!("cannot connect to port {port}: {e}"))?;
-    send(&mut stream, request).map_err(|e| format!("sending the request failed: {e}"))?;
-    let first_chunk = read_once(&mut stream, FIRST_BYTE_TIMEOUT)?;
-    let mut raw = first_chunk.clone();
-    let deadline = Instant::now() + RESPONSE_TIMEOUT;
-    let head_end = loop {
-        if let Some(end) = head_end(&raw) {
-            break end;
-        }
-        if raw.len() > MAX_HEAD {
-            return Err(format!(
-                "no end of head within {MAX_HEAD} bytes: {}",
-                show(&raw)
-            ));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let (more, end) = read_upto(&mut stream, 1, left);
-        if more.is_empty() {
-            return Err(format!(
-                "incomplete response head {} ({})",
-                show(&raw),
-                end.describe()
-            ));
-        }
-        raw.extend_from_slice(&more);
+    let mut connection = Connection::open(port)?;
+    connection.send(request)?;
+    let first_chunk = connection.first_chunk(FIRST_BYTE_TIMEOUT)?;
+    let response = connection.response(body)?;
+    let closing = match connection.closing_known() {
+        Some(closing) => Some(closing),
+        None if wait_close => Some(connection.closing()),
+        None => None,
     };
-    let mut response = parse_head(&raw[..head_end])?;
-    let mut rest = raw[head_end..].to_vec();
-    let mut closing = None;
-    if body == Body::Read {
-        match response.content_length() {
-            Some(length) => {
-                if rest.len() < length {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let (more, end) = read_upto(&mut stream, length - rest.len(), left);
-                    rest.extend_from_slice(&more);
-                    if rest.len() < length {
-                        return Err(format!(
-                            "{}: the body stopped after {} of {length} bytes ({})",
-                            response.status_line,
-                            rest.len(),
-                            end.describe()
-                        ));
-                    }
-                }
-                if rest.len() > length {
-                    closing = Some(Closing::Extra(rest.split_off(length)));
-                }
-            }
-            None => {
-                // No length: the body runs to the close, so reading it is also waiting for it.
-                let left = deadline.saturating_duration_since(Instant::now());
-                let (more, end) = read_upto(&mut stream, MAX_RESPONSE, left);
-                rest.extend_from_slice(&more);
-                closing = Some(closing_from(end));
-            }
-        }
-        response.body = rest;
-    } else if !rest.is_empty() {
-        closing = Some(Closing::Extra(rest));
-    }
-    if wait_close && closing.is_none() {
-        closing = Some(wait_for_close(&mut stream));
-    }
     Ok(Exchange {
         first_chunk,
         response,
         closing,
     })
+}
+
+/// Parses a whole response already read (a head and everything after it as the body), for
+/// bytes read to the close.
+pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
+    let end = head_end(raw).ok_or_else(|| format!("no end of head in {}", show(raw)))?;
+    let mut response = parse_head(&raw[..end])?;
+    response.body = raw[end..].to_vec();
+    Ok(response)
 }
 
 /// Sends a request the way Node's `fetch` (undici) does and reads the response framed by

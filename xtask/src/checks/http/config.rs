@@ -24,8 +24,9 @@ pub fn is_course(ports: &Ports) -> bool {
     ports.listen == COURSE_PHASE1_PORTS && ports.upstream == COURSE_UPSTREAM_PORT
 }
 
-/// The config a config-driven stage is started with on `ports`.
-pub fn path(layout: &Layout, ports: &Ports) -> PathBuf {
+/// Where the config for `ports` is: the grader's own file on the course's ports, the moved copy
+/// otherwise.
+fn path(layout: &Layout, ports: &Ports) -> PathBuf {
     if is_course(ports) {
         layout.config_path()
     } else {
@@ -38,10 +39,12 @@ pub fn redirect_location(ports: &Ports) -> String {
     format!("http://localhost:{}/", ports.role(2))
 }
 
-/// Writes the moved copy of the grader's config (nothing to do on the course's ports).
-pub fn write(layout: &Layout, ports: &Ports) -> Result<()> {
+/// The config of stages 16 and 17 (a [`crate::stages::ConfigWriter`]): the grader's
+/// `public/xps_config.json`, moved to `ports` unless they are the course's. Returns its path.
+pub fn graders(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
+    let target = path(layout, ports);
     if is_course(ports) {
-        return Ok(());
+        return Ok(target);
     }
     let original = layout.config_path();
     let text = fs::read_to_string(&original)
@@ -49,13 +52,12 @@ pub fn write(layout: &Layout, ports: &Ports) -> Result<()> {
     let mut config: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", original.display()))?;
     move_ports(&mut config, ports);
-    let target = path(layout, ports);
     if let Some(dir) = target.parent() {
         fs::create_dir_all(dir)?;
     }
     let text = serde_json::to_string_pretty(&config)?;
     fs::write(&target, text).with_context(|| format!("cannot write {}", target.display()))?;
-    Ok(())
+    Ok(target)
 }
 
 /// The run's port for a course port (8001-8004 and 3000), or `None` for any other port.
@@ -176,10 +178,10 @@ mod tests {
         let ours = Target::Ours {
             binary: "/bin/xps".into(),
         };
-        ours.prepare(stage, &ports(), &layout).unwrap();
-        let moved = path(&layout, &ports());
+        let moved = ours.prepare(stage, &ports(), &layout).unwrap();
+        assert_eq!(moved, path(&layout, &ports()));
         assert_eq!(
-            ours.argv(stage, &ports(), &layout),
+            ours.argv(stage, &ports(), &moved),
             ["/bin/xps".to_string(), moved.to_string_lossy().into_owned()]
         );
         let text = fs::read_to_string(&moved).unwrap();
@@ -190,8 +192,8 @@ mod tests {
         assert!(!text.contains("8001") && !text.contains(":3000"), "{text}");
         let course = Ports::course(stage.kind);
         let student = Target::custom("xps").unwrap();
-        student.prepare(stage, &course, &layout).unwrap();
-        let argv = student.argv(stage, &course, &layout);
+        let config = student.prepare(stage, &course, &layout).unwrap();
+        let argv = student.argv(stage, &course, &config);
         assert_eq!(
             argv,
             [
