@@ -156,7 +156,9 @@ fn destroy(core: &mut Core, id: ConnectionId) {
     pipe::detach(core, Owner::Connection(id), Side::Source);
     pipe::detach(core, Owner::Connection(id), Side::Sink);
     if let Some(conn) = core.connections.remove(id) {
-        core.detach(conn.event, &conn.socket);
+        // The socket is closed when `conn` drops at the end of this block, which also removes it
+        // from epoll.
+        core.forget(conn.event);
         core.counters.connections_closed += 1;
         crate::debug!("destroyed connection");
     }

@@ -83,6 +83,8 @@ pub struct Core {
     pub(crate) pipe_scratch: Vec<PipeId>,
     pub(crate) connection_scratch: Vec<ConnectionId>,
     pub(crate) counters: Counters,
+    /// Read a newly accepted client at once, without waiting for its first EPOLLIN.
+    pub(crate) eager_read: bool,
     /// The threshold of every pipe a session creates (the course's 1 MB unless changed).
     pub(crate) pipe_threshold: usize,
     /// Log accepts and closes at INFO (the course stages) or at DEBUG (a server under load).
@@ -127,6 +129,7 @@ impl Core {
             connection_scratch: Vec::new(),
             counters: Counters::default(),
             pipe_threshold: crate::constants::PIPE_THRESHOLD,
+            eager_read: false,
             log_connections: true,
             stop,
         })
@@ -151,6 +154,14 @@ impl Core {
     /// `sendfile` hold no memory at all, whatever the threshold).
     pub fn set_pipe_threshold(&mut self, bytes: usize) {
         self.pipe_threshold = bytes.max(1);
+    }
+
+    /// Try to read every newly accepted client at once (`true`) instead of waiting for epoll to
+    /// say it is readable (`false`, the course's way). A client of an HTTP server sends its
+    /// request right after connecting, so the read usually finds it and a whole loop turn (one
+    /// `epoll_wait`) per connection is saved; when it does not, one `recv` says `EAGAIN`.
+    pub fn set_eager_read(&mut self, on: bool) {
+        self.eager_read = on;
     }
 
     /// This core's running totals.
@@ -237,6 +248,12 @@ impl Core {
     /// Remove a socket from this core's epoll instance.
     pub(crate) fn detach(&mut self, id: EventId, fd: impl AsFd) {
         self.event_loop.detach(id, fd.as_fd());
+    }
+
+    /// Forget a registration whose socket is about to be closed: closing the last descriptor of a
+    /// socket removes it from epoll by itself, so no `epoll_ctl(DEL)` is needed.
+    pub(crate) fn forget(&mut self, id: EventId) {
+        self.event_loop.forget(id);
     }
 }
 

@@ -98,6 +98,13 @@ impl EventLoop {
         self.events.remove(id);
     }
 
+    /// Forget a registration without telling epoll, for a descriptor that is closed right after
+    /// (the kernel drops a closed socket from the epoll set itself). Saves one system call per
+    /// connection. Only for descriptors that are not duplicated anywhere.
+    pub fn forget(&mut self, id: EventId) {
+        self.events.remove(id);
+    }
+
     /// Number of registrations (listeners, connections and the wake-up pipe).
     pub fn len(&self) -> usize {
         self.events.len()

@@ -8,7 +8,7 @@
 //! what stages 10-13 teach: stage 10 joins the client to itself with one pipe (echo), stage 11
 //! joins it to an upstream with two, stage 12 to a file, and stage 13 puts a session in between.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -155,8 +155,17 @@ pub fn on_readable(core: &mut Core, id: ListenerId) {
         let Some(listener) = core.listeners.get(id) else {
             return;
         };
-        match listener.socket.accept() {
-            Ok((stream, peer)) => accept_client(core, id, stream, peer),
+        // accept4 makes the client socket non-blocking in the same call (from stage 8), one
+        // system call fewer per client than accept followed by fcntl/ioctl.
+        let flags = match core.profile.accepted {
+            SocketMode::NonBlocking => libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            SocketMode::Blocking => libc::SOCK_CLOEXEC,
+        };
+        match socket2::SockRef::from(&listener.socket).accept4(flags) {
+            Ok((socket, addr)) => match addr.as_socket() {
+                Some(peer) => accept_client(core, id, socket, peer),
+                None => crate::debug!("accepted a client with no IP address"),
+            },
             Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(err) if is_resource_shortage(&err) => {
@@ -221,14 +230,8 @@ enum Plan {
     Session(Box<dyn SessionHandler>, ClientInfo),
 }
 
-fn accept_client(core: &mut Core, id: ListenerId, stream: TcpStream, peer: SocketAddr) {
-    if core.profile.accepted == SocketMode::NonBlocking {
-        if let Err(err) = stream.set_nonblocking(true) {
-            crate::error!("could not make the client socket non-blocking: {err}");
-            return;
-        }
-    }
-    let client = match connection::create(core, Socket::from(stream), Some(id), Some(peer)) {
+fn accept_client(core: &mut Core, id: ListenerId, socket: Socket, peer: SocketAddr) {
+    let client = match connection::create(core, socket, Some(id), Some(peer)) {
         Ok(client) => client,
         Err(err) => {
             crate::error!("could not create the connection: {err}");
@@ -236,6 +239,14 @@ fn accept_client(core: &mut Core, id: ListenerId, stream: TcpStream, peer: Socke
         }
     };
     core.counters.connections_accepted += 1;
+    if core.eager_read && core.profile.output == Output::Pipe {
+        // A client usually sends its request right after connecting, so it is often waiting
+        // already: read at once instead of waiting a loop turn for the EPOLLIN. If nothing is
+        // there, the read says EAGAIN and the flag is cleared as usual.
+        if let Some(end) = core.end_mut(Owner::Connection(client), crate::pipe::Side::Source) {
+            end.ready = true;
+        }
+    }
     if core.log_connections {
         crate::info!("new connection");
     } else {

@@ -394,6 +394,22 @@ pub fn handle_pipes(core: &mut Core) -> bool {
         }
     }
     core.pipe_scratch = ids;
+    // Pipes left with no end at all (a connection closed during this turn) need no further
+    // turn: destroy them now, so that finishing a connection does not cost one more
+    // `epoll_wait`.
+    let mut listed = std::mem::take(&mut core.ready_pipes);
+    listed.retain(|&id| {
+        let orphan = core
+            .pipes
+            .get(id)
+            .is_some_and(|p| p.source.is_none() && p.sink.is_none());
+        if orphan {
+            core.pipes.remove(id);
+            crate::debug!("destroyed pipe");
+        }
+        !orphan
+    });
+    core.ready_pipes = listed;
     #[cfg(debug_assertions)]
     check_ready_list(core);
     !core.ready_pipes.is_empty()

@@ -18,6 +18,7 @@ pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Res
     let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
     core.set_connection_logging(options.log_connections);
     core.set_pipe_threshold(options.pipe_threshold);
+    core.set_eager_read(options.eager_read);
     let shown = std::fs::canonicalize(public).unwrap_or_else(|_| public.to_path_buf());
     if !shown.is_dir() {
         phase1::warn!(
@@ -41,6 +42,7 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
     let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
     core.set_connection_logging(options.log_connections);
     core.set_pipe_threshold(options.pipe_threshold);
+    core.set_eager_read(options.eager_read);
     describe(&config);
     let listeners = config.all_listeners();
     let site = Arc::new(Site::Config(Arc::new(config)));

@@ -54,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         log_connections: false,
         zero_copy_files: true,
         cache_small_files: true,
+        eager_read: true,
         pipe_threshold: EXPSERVER_PIPE_THRESHOLD,
     };
     phase2::server::run_config(config, options)

@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         log_connections: true,
         zero_copy_files: false,
         cache_small_files: false,
+        eager_read: false,
         pipe_threshold: phase1::constants::PIPE_THRESHOLD,
     };
     phase2::server::run_folder(&args.ports, &args.public, options)

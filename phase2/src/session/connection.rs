@@ -80,6 +80,8 @@ pub struct HttpSession {
     /// After the client's end of input: the bytes after a proxied request's head, which the
     /// core can no longer relay, so they go to the upstream with the head.
     held_body: Vec<u8>,
+    /// `TCP_NODELAY` is on (set once the connection is first kept).
+    nodelay: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +114,7 @@ impl HttpSession {
             client_eof: false,
             held: Vec::new(),
             held_body: Vec::new(),
+            nodelay: false,
         }
     }
 
@@ -294,6 +297,16 @@ impl HttpSession {
             }
         };
         self.state = State::ReadingHead;
+        if !self.nodelay {
+            // A kept connection carries answer after answer; without this the last small segment
+            // of each would wait for the client's delayed acknowledgement (nginx's
+            // `tcp_nodelay`). Set only once a connection is kept: the first answer on a fresh
+            // connection leaves at once anyway, so a one-request connection saves the call.
+            if let Err(error) = ctx.set_nodelay(true) {
+                phase1::debug!("cannot set TCP_NODELAY: {error}");
+            }
+            self.nodelay = true;
+        }
         self.start_idle_timer(ctx, keep_alive);
     }
 
@@ -376,16 +389,6 @@ impl HttpSession {
 }
 
 impl SessionHandler for HttpSession {
-    fn on_start(&mut self, ctx: &mut SessionCtx<'_>) {
-        // A kept connection carries answer after answer; without this the last small segment of
-        // each would wait for the client's delayed acknowledgement (nginx's `tcp_nodelay`).
-        if self.options.keep_alive.is_some() {
-            if let Err(error) = ctx.set_nodelay(true) {
-                phase1::debug!("cannot set TCP_NODELAY: {error}");
-            }
-        }
-    }
-
     fn on_client_data(&mut self, ctx: &mut SessionCtx<'_>, data: &[u8]) -> usize {
         self.take(ctx, data)
     }

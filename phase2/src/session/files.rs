@@ -127,6 +127,7 @@ mod tests {
             log_connections: true,
             zero_copy_files: false,
             cache_small_files: false,
+            eager_read: false,
             pipe_threshold: phase1::constants::PIPE_THRESHOLD,
         }
     }

@@ -129,6 +129,9 @@ pub struct Options {
     /// Keep the bytes of small files in memory for a short while (see `file_cache.rs`), so a
     /// popular small file costs no system call at all. Only with `inline_small_files`.
     pub cache_small_files: bool,
+    /// Read a new client at once instead of waiting for epoll to report its request
+    /// (`Core::set_eager_read`): saves a loop turn per connection. `false` in the course stages.
+    pub eager_read: bool,
     /// The threshold of every pipe the sessions use: the course's 1 MB in the stages,
     /// [`EXPSERVER_PIPE_THRESHOLD`] in `expserver`.
     pub pipe_threshold: usize,
