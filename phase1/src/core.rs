@@ -83,6 +83,8 @@ pub struct Core {
     pub(crate) pipe_scratch: Vec<PipeId>,
     pub(crate) connection_scratch: Vec<ConnectionId>,
     pub(crate) counters: Counters,
+    /// Upstream names already resolved, when names are resolved once (see `upstream::connect`).
+    pub(crate) resolved: Option<std::collections::HashMap<String, SocketAddr>>,
     /// Read a newly accepted client at once, without waiting for its first EPOLLIN.
     pub(crate) eager_read: bool,
     /// The threshold of every pipe a session creates (the course's 1 MB unless changed).
@@ -130,6 +132,7 @@ impl Core {
             counters: Counters::default(),
             pipe_threshold: crate::constants::PIPE_THRESHOLD,
             eager_read: false,
+            resolved: None,
             log_connections: true,
             stop,
         })
@@ -162,6 +165,12 @@ impl Core {
     /// `epoll_wait`) per connection is saved; when it does not, one `recv` says `EAGAIN`.
     pub fn set_eager_read(&mut self, on: bool) {
         self.eager_read = on;
+    }
+
+    /// Resolve each upstream name once and keep the address (`true`), or for every connection
+    /// as the course does (`false`, the default). See [`crate::upstream::connect`].
+    pub fn set_resolve_once(&mut self, on: bool) {
+        self.resolved = on.then(Default::default);
     }
 
     /// This core's running totals.

@@ -43,6 +43,8 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
     core.set_connection_logging(options.log_connections);
     core.set_pipe_threshold(options.pipe_threshold);
     core.set_eager_read(options.eager_read);
+    // The contract of the config stages: upstream names are resolved once, not per request.
+    core.set_resolve_once(true);
     describe(&config);
     let listeners = config.all_listeners();
     let site = Arc::new(Site::Config(Arc::new(config)));
