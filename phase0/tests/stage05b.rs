@@ -25,12 +25,19 @@ fn transfer(input: &[u8]) -> (Option<i32>, Vec<u8>, String) {
     let log = dir.path().join("server.log");
     let mut server = Proc::start_server(&argv, dir.path(), &log, &[port], Proto::Tcp).unwrap();
 
-    let status = Command::new(env!("CARGO_BIN_EXE_stage05b_file_client"))
+    // The client logs every line it sends: keep that out of the test run's output and show it
+    // only if the client fails.
+    let client = Command::new(env!("CARGO_BIN_EXE_stage05b_file_client"))
         .args(["--server", &format!("127.0.0.1:{port}")])
         .current_dir(dir.path())
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success(), "the client failed: {status}");
+    assert!(
+        client.status.success(),
+        "the client failed: {}\n{}",
+        client.status,
+        String::from_utf8_lossy(&client.stdout)
+    );
 
     let exit = server
         .wait_timeout(Duration::from_secs(5))
