@@ -1,0 +1,262 @@
+//! `--callgrind`: instructions per request, a figure the machine's load cannot move.
+//!
+//! wrk's rates on a 2-core machine shared with other people move by ten percent from one minute
+//! to the next. Counting the instructions the server executes per request does not: valgrind's
+//! callgrind runs the program on a simulated CPU and counts every user-space instruction (`Ir`),
+//! the same count whatever else the machine does. It misses what the kernel does for the server
+//! (a `sendfile` of the whole file is one syscall, a read+write loop is many) and what the cache
+//! misses cost, so it complements the wrk rows, it does not replace them.
+//!
+//! For each server: one run with no request (start and stop only, the baseline), one with K
+//! keep-alive requests for the 1 KiB file (100 per connection, under both servers' limit of 1000
+//! per connection), one with K requests on a new connection each. Each run starts the server
+//! under `valgrind --tool=callgrind`, sends exactly those requests (each answer checked: 200 and
+//! 1024 body bytes), stops it with SIGINT and reads the total `Ir` from the output file.
+//! Instructions per request = (total − baseline) / K, so start-up and shutdown cancel out.
+
+use std::fs;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::checks::http::client::{head_end, parse_head};
+use crate::checks::wire::{connect, read_upto, send};
+use crate::ports::{wait_bound, Proto};
+use crate::process::{describe_status, Proc};
+
+/// Keep-alive requests sent on one connection before opening the next.
+const PER_CONNECTION: usize = 100;
+/// How long a server under valgrind may take to start listening (it runs ~50 times slower).
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one answer may take under valgrind.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a server may take to exit after SIGINT (callgrind writes its file then).
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Reads the total instruction count from a callgrind output file: the `totals:` line, or the
+/// `summary:` line of older files. With several events the first (`Ir`) is taken.
+pub fn parse_total_ir(text: &str) -> Option<u64> {
+    let find = |key: &str| {
+        text.lines()
+            .rev()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+    };
+    find("totals:").or_else(|| find("summary:"))
+}
+
+/// Which requests a run sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mix {
+    /// None: start and stop only.
+    Baseline,
+    /// K requests, [`PER_CONNECTION`] per connection.
+    KeepAlive,
+    /// K requests, one connection each (`Connection: close`).
+    NewConnection,
+}
+
+impl Mix {
+    fn tag(self) -> &'static str {
+        match self {
+            Mix::Baseline => "baseline",
+            Mix::KeepAlive => "keep-alive",
+            Mix::NewConnection => "new-connection",
+        }
+    }
+}
+
+/// A server to run under valgrind: its command line, working folder and port.
+pub struct Target {
+    pub name: &'static str,
+    /// Put before valgrind: `taskset -c 0`.
+    pub pin: Vec<String>,
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    pub port: u16,
+}
+
+/// The three totals of one server.
+#[derive(Clone, Copy, Debug)]
+pub struct Totals {
+    pub baseline: u64,
+    pub keep_alive: u64,
+    pub new_connection: u64,
+}
+
+impl Totals {
+    /// Instructions per request of a run with `k` requests over the baseline.
+    pub fn per_request(&self, total: u64, k: usize) -> f64 {
+        (total as f64 - self.baseline as f64) / k.max(1) as f64
+    }
+}
+
+/// Reads one answer on `stream`: fails unless it is a 200 with `length` body bytes. Returns true
+/// if the server said it will close the connection.
+fn read_answer(stream: &mut TcpStream, length: usize) -> Result<bool> {
+    let mut raw = Vec::new();
+    let end = loop {
+        if let Some(end) = head_end(&raw) {
+            break end;
+        }
+        if raw.len() > 64 * 1024 {
+            bail!("no end of head in 64 KiB");
+        }
+        let (more, how) = read_upto(stream, 1, ANSWER_TIMEOUT);
+        if more.is_empty() {
+            bail!("no answer: {}", how.describe());
+        }
+        raw.extend_from_slice(&more);
+    };
+    let head = parse_head(&raw[..end]).map_err(|e| anyhow!(e))?;
+    if head.status != 200 || head.content_length() != Some(length) {
+        bail!("unexpected answer: {}", head.summary());
+    }
+    let have = raw.len() - end;
+    if have < length {
+        let (more, how) = read_upto(stream, length - have, ANSWER_TIMEOUT);
+        if have + more.len() < length {
+            bail!("the body stopped short: {}", how.describe());
+        }
+    }
+    Ok(head
+        .last_header("connection")
+        .is_some_and(|v| v.eq_ignore_ascii_case("close")))
+}
+
+/// Sends `k` requests for `path` the way `mix` says, checking every answer.
+pub fn send_requests(port: u16, path: &str, length: usize, mix: Mix, k: usize) -> Result<()> {
+    let keep = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n");
+    let close = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    match mix {
+        Mix::Baseline => Ok(()),
+        Mix::KeepAlive => {
+            let mut sent = 0;
+            while sent < k {
+                let mut stream = connect(port).context("connect")?;
+                let here = PER_CONNECTION.min(k - sent);
+                for i in 0..here {
+                    send(&mut stream, keep.as_bytes()).context("send")?;
+                    let closing = read_answer(&mut stream, length)
+                        .with_context(|| format!("keep-alive request {}", sent + 1))?;
+                    sent += 1;
+                    if closing && i + 1 < here {
+                        bail!("the server closed a kept connection after request {sent}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Mix::NewConnection => {
+            for i in 0..k {
+                let mut stream = connect(port).context("connect")?;
+                send(&mut stream, close.as_bytes()).context("send")?;
+                read_answer(&mut stream, length)
+                    .with_context(|| format!("new-connection request {}", i + 1))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Runs `target` once under callgrind with `mix` and returns the total `Ir`.
+fn one_run(
+    valgrind: &Path,
+    target: &Target,
+    dir: &Path,
+    mix: Mix,
+    (path, length, k): (&str, usize, usize),
+) -> Result<u64> {
+    let out = dir.join(format!("callgrind.{}.{}.out", target.name, mix.tag()));
+    let _ = fs::remove_file(&out);
+    let mut argv = target.pin.clone();
+    argv.extend([
+        valgrind.to_string_lossy().into_owned(),
+        "--tool=callgrind".into(),
+        format!("--callgrind-out-file={}", out.display()),
+    ]);
+    argv.extend(target.argv.iter().cloned());
+    let log = dir.join(format!("callgrind.{}.{}.log", target.name, mix.tag()));
+    let mut proc = Proc::spawn(&argv, &target.cwd, &[], &log)?;
+    wait_bound(&mut proc, &[target.port], Proto::Tcp, START_TIMEOUT)
+        .with_context(|| format!("{} under valgrind did not start", target.name))?;
+    send_requests(target.port, path, length, mix, k)
+        .with_context(|| format!("{} under valgrind ({})", target.name, mix.tag()))?;
+    // SAFETY: kill(2) only sends a signal, to the child we started (valgrind runs the server in
+    // the same process).
+    unsafe {
+        libc::kill(proc.pid() as libc::pid_t, libc::SIGINT);
+    }
+    let Some(status) = proc.wait_timeout(STOP_TIMEOUT) else {
+        proc.kill();
+        bail!(
+            "{} under valgrind did not stop within {STOP_TIMEOUT:?} of SIGINT",
+            target.name
+        );
+    };
+    let text = fs::read_to_string(&out).with_context(|| {
+        format!(
+            "{} under valgrind {} and left no output ({}); its log:\n{}",
+            target.name,
+            describe_status(status),
+            out.display(),
+            proc.log_excerpt()
+        )
+    })?;
+    parse_total_ir(&text).with_context(|| format!("no totals in {}", out.display()))
+}
+
+/// The baseline, keep-alive and new-connection totals of `target`.
+pub fn measure(
+    valgrind: &Path,
+    target: &Target,
+    dir: &Path,
+    request: (&str, usize, usize),
+    interrupted: &dyn Fn() -> bool,
+) -> Result<Totals> {
+    let mut totals = [0u64; 3];
+    for (slot, mix) in [Mix::Baseline, Mix::KeepAlive, Mix::NewConnection]
+        .into_iter()
+        .enumerate()
+    {
+        if interrupted() {
+            bail!("interrupted");
+        }
+        eprintln!("callgrind: {} ({}) ...", target.name, mix.tag());
+        totals[slot] = one_run(valgrind, target, dir, mix, request)?;
+    }
+    Ok(Totals {
+        baseline: totals[0],
+        keep_alive: totals[1],
+        new_connection: totals[2],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_totals() {
+        let text = "version: 1\ncreator: callgrind-3.19.0\npid: 881\ncmd:  /bin/true\n\
+            events: Ir\nsummary: 126545\n\nfn=(1) main\n3 5\n\ntotals: 126545\n";
+        assert_eq!(parse_total_ir(text), Some(126_545));
+        // Older files have only the summary; with several events the first one is Ir.
+        let summary = "events: Ir Dr Dw\nsummary: 1000 200 30\n";
+        assert_eq!(parse_total_ir(summary), Some(1000));
+        assert_eq!(parse_total_ir("events: Ir\n"), None);
+        assert_eq!(parse_total_ir("totals: lots\n"), None);
+    }
+
+    #[test]
+    fn per_request_subtracts_the_baseline() {
+        let totals = Totals {
+            baseline: 1_000_000,
+            keep_alive: 41_000_000,
+            new_connection: 0,
+        };
+        assert_eq!(totals.per_request(totals.keep_alive, 2000), 20_000.0);
+    }
+}
