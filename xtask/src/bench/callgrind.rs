@@ -34,6 +34,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a server may take to exit after SIGINT (callgrind writes its file then).
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often SIGINT is repeated while the server has not exited.
+const SIGNAL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Reads the total instruction count from a callgrind output file: the `totals:` line, or the
 /// `summary:` line of older files. With several events the first (`Ir`) is taken.
@@ -161,6 +163,29 @@ pub fn send_requests(port: u16, path: &str, length: usize, mix: Mix, k: usize) -
     }
 }
 
+/// Stops `proc` with SIGINT and waits for it to exit (callgrind writes its file then).
+///
+/// The signal is repeated every [`SIGNAL_INTERVAL`]: nginx with `master_process off` checks its
+/// "terminate" flag before it blocks in `epoll_wait` with no timer, so a SIGINT that lands between
+/// the check and the wait (a window valgrind's slowness widens) is noticed only at the next event.
+/// A second signal interrupts the wait.
+fn interrupt(proc: &mut Proc) -> Option<std::process::ExitStatus> {
+    // Let the server finish with the last connection first.
+    std::thread::sleep(SIGNAL_INTERVAL);
+    let deadline = std::time::Instant::now() + STOP_TIMEOUT;
+    while std::time::Instant::now() < deadline {
+        // SAFETY: kill(2) only sends a signal, to the child we started (valgrind runs the server
+        // in the same process).
+        unsafe {
+            libc::kill(proc.pid() as libc::pid_t, libc::SIGINT);
+        }
+        if let Some(status) = proc.wait_timeout(SIGNAL_INTERVAL) {
+            return Some(status);
+        }
+    }
+    None
+}
+
 /// Runs `target` once under callgrind with `mix` and returns the total `Ir`.
 fn one_run(
     valgrind: &Path,
@@ -184,12 +209,7 @@ fn one_run(
         .with_context(|| format!("{} under valgrind did not start", target.name))?;
     send_requests(target.port, path, length, mix, k)
         .with_context(|| format!("{} under valgrind ({})", target.name, mix.tag()))?;
-    // SAFETY: kill(2) only sends a signal, to the child we started (valgrind runs the server in
-    // the same process).
-    unsafe {
-        libc::kill(proc.pid() as libc::pid_t, libc::SIGINT);
-    }
-    let Some(status) = proc.wait_timeout(STOP_TIMEOUT) else {
+    let Some(status) = interrupt(&mut proc) else {
         proc.kill();
         bail!(
             "{} under valgrind did not stop within {STOP_TIMEOUT:?} of SIGINT",

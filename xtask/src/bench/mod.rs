@@ -112,6 +112,10 @@ pub struct BenchOptions {
     /// Build expserver in debug mode (much slower; for trying the bench out only).
     #[arg(long)]
     pub debug: bool,
+    /// Keep the working folder (configs, server and wrk logs, callgrind files) instead of
+    /// removing it at the end.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Set by SIGINT/SIGTERM: the bench stops between runs and every child is killed on the way out.
@@ -422,6 +426,13 @@ pub fn run(options: &BenchOptions) -> Result<()> {
 
     let temp = tempfile::Builder::new().prefix("xps-bench-").tempdir()?;
     let dir = temp.path().to_path_buf();
+    let _temp = if options.keep {
+        eprintln!("keeping the working folder {}", dir.display());
+        let _ = temp.keep();
+        None
+    } else {
+        Some(temp)
+    };
     let public = dir.join("public");
     eprintln!("generating the files in {} ...", public.display());
     write_files(&public)?;
@@ -479,6 +490,16 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let nginx_worker =
         nginx::worker_pid(nginx_proc.pid()).context("cannot find nginx's worker process")?;
     let workers = [exp_proc.pid(), nginx_worker];
+    // taskset runs the server in its own process (exec); make sure the RSS read is the server's.
+    for (pid, name) in workers.iter().zip(report::SERVERS) {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() != name {
+            bail!(
+                "process {pid} should be {name}'s worker but is {:?}",
+                comm.trim()
+            );
+        }
+    }
 
     // Right answers first: a 200 with the right length from every server on every URL.
     for (server, file_port, proxy_port) in [
@@ -685,7 +706,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
 
     let mut out = String::new();
     out.push_str(&format!(
-        "## expserver vs nginx\n\nexpserver ({}) vs nginx {}: one worker each, access log off, server on CPU {SERVER_CPU}, \
+        "## expserver vs nginx\n\nexpserver ({}) vs {}: one worker each, access log off, server on CPU {SERVER_CPU}, \
          wrk -t{} and the upstream on CPU {CLIENT_CPU} (taskset), {} s per run, {} rounds alternating \
          (E N, N E, ...), {} CPUs visible, shared with whatever else runs.\n\n",
         if options.debug { "debug build" } else { "release build" },
