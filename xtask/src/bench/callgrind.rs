@@ -128,8 +128,14 @@ fn read_answer(stream: &mut TcpStream, length: usize) -> Result<bool> {
         .is_some_and(|v| v.eq_ignore_ascii_case("close")))
 }
 
-/// Sends `k` requests for `path` the way `mix` says, checking every answer.
-pub fn send_requests(port: u16, path: &str, length: usize, mix: Mix, k: usize) -> Result<()> {
+/// Sends `k` requests for `path` the way `mix` says, checking every answer; stops early with an
+/// error once `interrupted` says so.
+fn send_requests(
+    port: u16,
+    (path, length, k): (&str, usize, usize),
+    mix: Mix,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<()> {
     let keep = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n");
     let close = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     match mix {
@@ -137,6 +143,9 @@ pub fn send_requests(port: u16, path: &str, length: usize, mix: Mix, k: usize) -
         Mix::KeepAlive => {
             let mut sent = 0;
             while sent < k {
+                if interrupted() {
+                    bail!("interrupted");
+                }
                 let mut stream = connect(port).context("connect")?;
                 let here = PER_CONNECTION.min(k - sent);
                 for i in 0..here {
@@ -153,6 +162,9 @@ pub fn send_requests(port: u16, path: &str, length: usize, mix: Mix, k: usize) -
         }
         Mix::NewConnection => {
             for i in 0..k {
+                if interrupted() {
+                    bail!("interrupted");
+                }
                 let mut stream = connect(port).context("connect")?;
                 send(&mut stream, close.as_bytes()).context("send")?;
                 read_answer(&mut stream, length)
@@ -192,7 +204,8 @@ fn one_run(
     target: &Target,
     dir: &Path,
     mix: Mix,
-    (path, length, k): (&str, usize, usize),
+    request: (&str, usize, usize),
+    interrupted: &dyn Fn() -> bool,
 ) -> Result<u64> {
     let out = dir.join(format!("callgrind.{}.{}.out", target.name, mix.tag()));
     let _ = fs::remove_file(&out);
@@ -207,7 +220,7 @@ fn one_run(
     let mut proc = Proc::spawn(&argv, &target.cwd, &[], &log)?;
     wait_bound(&mut proc, &[target.port], Proto::Tcp, START_TIMEOUT)
         .with_context(|| format!("{} under valgrind did not start", target.name))?;
-    send_requests(target.port, path, length, mix, k)
+    send_requests(target.port, request, mix, interrupted)
         .with_context(|| format!("{} under valgrind ({})", target.name, mix.tag()))?;
     let Some(status) = interrupt(&mut proc) else {
         proc.kill();
@@ -245,7 +258,7 @@ pub fn measure(
             bail!("interrupted");
         }
         eprintln!("callgrind: {} ({}) ...", target.name, mix.tag());
-        totals[slot] = one_run(valgrind, target, dir, mix, request)?;
+        totals[slot] = one_run(valgrind, target, dir, mix, request, interrupted)?;
     }
     Ok(Totals {
         baseline: totals[0],
