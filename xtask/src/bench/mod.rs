@@ -707,7 +707,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let mut out = String::new();
     out.push_str(&format!(
         "## expserver vs nginx\n\nexpserver ({}) vs {}: one worker each, access log off, server on CPU {SERVER_CPU}, \
-         wrk -t{} and the upstream on CPU {CLIENT_CPU} (taskset), {} s per run, {} rounds alternating \
+         wrk -t{} and the upstream on CPU {CLIENT_CPU} (taskset), {} s per run, {} round(s) alternating \
          (E N, N E, ...), {} CPUs visible, shared with whatever else runs.\n\n",
         if options.debug { "debug build" } else { "release build" },
         nginx::version(&nginx_path),
