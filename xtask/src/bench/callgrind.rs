@@ -21,9 +21,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use super::report::figure;
+use super::setup::{expserver_config, nginx_argv, SMALL_BYTES, SMALL_PATH};
+use super::{interrupted, nginx, pin, Tools, SERVER_CPU};
 use crate::checks::http::client::{head_end, parse_head};
 use crate::checks::wire::{connect, read_upto, send};
-use crate::ports::{wait_bound, Proto};
+use crate::ports::{free_tcp_ports, wait_bound, Proto};
 use crate::process::{describe_status, Proc};
 
 /// Keep-alive requests sent on one connection before opening the next.
@@ -265,6 +268,118 @@ pub fn measure(
         keep_alive: totals[1],
         new_connection: totals[2],
     })
+}
+
+/// Runs both servers under callgrind and returns the section of the report.
+pub fn section(
+    k: usize,
+    valgrind: &Path,
+    tools: &Tools,
+    expserver: &Path,
+    dir: &Path,
+    public: &Path,
+) -> Result<String> {
+    let ports = free_tcp_ports(2)?;
+    let cg_dir = dir.join("callgrind");
+    fs::create_dir_all(&cg_dir)?;
+    let config_path = cg_dir.join("expserver.json");
+    fs::write(
+        &config_path,
+        serde_json::to_string_pretty(&expserver_config(public, ports[0], None))?,
+    )?;
+    let nginx_servers = format!(
+        "  server {{ listen 127.0.0.1:{}; root {}; }}\n",
+        ports[1],
+        public.display()
+    );
+    let targets = [
+        Target {
+            name: "expserver",
+            pin: pin(&tools.taskset, SERVER_CPU),
+            argv: vec![
+                expserver.to_string_lossy().into_owned(),
+                config_path.to_string_lossy().into_owned(),
+            ],
+            cwd: cg_dir.clone(),
+            port: ports[0],
+        },
+        Target {
+            name: "nginx",
+            pin: pin(&tools.taskset, SERVER_CPU),
+            argv: nginx_argv(
+                &tools.nginx,
+                &cg_dir.join("nginx"),
+                &nginx_servers,
+                nginx::Mode::Single,
+                1024,
+            )?,
+            cwd: cg_dir.clone(),
+            port: ports[1],
+        },
+    ];
+    let mut totals = Vec::new();
+    for target in &targets {
+        totals.push(measure(
+            valgrind,
+            target,
+            &cg_dir,
+            (SMALL_PATH, SMALL_BYTES, k),
+            &interrupted,
+        )?);
+    }
+    let mut out = format!(
+        "Each server runs alone under `valgrind --tool=callgrind` on CPU {SERVER_CPU} (nginx with \
+         `master_process off`); K = {k} GET /small.txt (1 KiB) per run, every answer checked (200, 1024 \
+         bytes); Ir/request = (total Ir - Ir of a start-and-stop run with no request) / K. User-space \
+         instructions only: what the kernel does for a syscall is not counted.\n\n\
+         | request mix | expserver Ir/request | nginx Ir/request | expserver/nginx |\n|---|---:|---:|---:|\n"
+    );
+    let per = |t: &Totals, total: u64| t.per_request(total, k);
+    let mixes: [(&str, [f64; 2]); 3] = [
+        (
+            "keep-alive (100 requests per connection)",
+            [
+                per(&totals[0], totals[0].keep_alive),
+                per(&totals[1], totals[1].keep_alive),
+            ],
+        ),
+        (
+            "new connection per request",
+            [
+                per(&totals[0], totals[0].new_connection),
+                per(&totals[1], totals[1].new_connection),
+            ],
+        ),
+        (
+            "both, averaged",
+            [
+                (per(&totals[0], totals[0].keep_alive) + per(&totals[0], totals[0].new_connection))
+                    / 2.0,
+                (per(&totals[1], totals[1].keep_alive) + per(&totals[1], totals[1].new_connection))
+                    / 2.0,
+            ],
+        ),
+    ];
+    for (name, [e, n]) in mixes {
+        out.push_str(&format!(
+            "| {name} | {} | {} | {} |\n",
+            figure(e),
+            figure(n),
+            if n > 0.0 {
+                format!("{:.2}", e / n)
+            } else {
+                "—".into()
+            }
+        ));
+    }
+    out.push('\n');
+    for (target, t) in targets.iter().zip(&totals) {
+        out.push_str(&format!(
+            "{}: total Ir baseline {}, keep-alive run {}, new-connection run {}\n",
+            target.name, t.baseline, t.keep_alive, t.new_connection
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
