@@ -362,37 +362,56 @@ pub fn handle_pipes(core: &mut Core) -> bool {
             crate::debug!("destroyed pipe");
             continue;
         }
-        if let Some(owner) = work_for(core, id).and_then(|w| w.call_source) {
+        // Each step looks at the pipe as the step before left it; the work is computed again
+        // only after a callback has run.
+        let Some(mut work) = work_for(core, id) else {
+            continue;
+        };
+        if let Some(owner) = work.call_source {
             call_source(core, owner);
+            let Some(now) = work_for(core, id) else {
+                continue;
+            };
+            work = now;
         }
-        if let Some(owner) = work_for(core, id).and_then(|w| w.call_sink) {
+        if let Some(owner) = work.call_sink {
             call_sink(core, owner);
+            let Some(now) = work_for(core, id) else {
+                continue;
+            };
+            work = now;
         }
-        if let Some(owner) = work_for(core, id).and_then(|w| w.source_lost_sink) {
+        if let Some(owner) = work.source_lost_sink {
             if let Some(end) = core.end_mut(owner, Side::Source) {
                 end.active = false;
             }
             source_closed(core, owner);
+            let Some(now) = work_for(core, id) else {
+                continue;
+            };
+            work = now;
         }
-        if let Some(owner) = work_for(core, id).and_then(|w| w.sink_lost_source) {
+        if let Some(owner) = work.sink_lost_source {
             if let Some(end) = core.end_mut(owner, Side::Sink) {
                 end.active = false;
             }
             sink_closed(core, owner);
+            let Some(now) = work_for(core, id) else {
+                continue;
+            };
+            work = now;
         }
-    }
-
-    // A pipe that can still make progress stays listed (it may be listed already).
-    for &id in &ids {
-        let Some(pipe) = core.pipes.get(id) else {
-            continue;
-        };
-        if (pipe.source.is_none() && pipe.sink.is_none())
-            || work_for(core, id).is_some_and(|w| has_work(&w))
-        {
+        // A pipe that can still make progress on its own (a source that has not met EAGAIN
+        // yet) stays listed. Changes made to it by later callbacks list it through `wake`.
+        let orphan = core
+            .pipes
+            .get(id)
+            .is_some_and(|p| p.source.is_none() && p.sink.is_none());
+        if orphan || has_work(&work) {
             wake(core, id);
         }
     }
+
     core.pipe_scratch = ids;
     // Pipes left with no end at all (a connection closed during this turn) need no further
     // turn: destroy them now, so that finishing a connection does not cost one more
