@@ -508,7 +508,13 @@ impl RequestParser {
     }
 
     fn text(&self, (start, end): (usize, usize)) -> String {
-        String::from_utf8_lossy(&self.head[start..end]).into_owned()
+        let bytes = &self.head[start..end];
+        // Almost every head is plain ASCII: the strict check is much faster than the lossy
+        // conversion, which is kept for the rare head that is not valid UTF-8.
+        match std::str::from_utf8(bytes) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        }
     }
 
     /// Copy the parts out of the buffer and check what the grammar cannot.
