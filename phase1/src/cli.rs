@@ -63,6 +63,20 @@ pub struct RefusedArg {
     pub refused: PathBuf,
 }
 
+/// What `main` returns: success, or the error's message (with its causes, one `: ` apart) on
+/// stderr and exit status 1. Returning `anyhow::Result` from `main` would print the error's
+/// `Debug` form instead, which includes a backtrace whenever `RUST_BACKTRACE` is set, as it
+/// often is in Rust environments: a user who mistyped a config path should see one line.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// `0.0.0.0:port`: listeners bind every interface, as the grader connects from outside.
 pub fn any_addr(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))

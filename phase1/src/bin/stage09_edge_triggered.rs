@@ -19,7 +19,11 @@ struct Args {
     _config: ConfigArg,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    phase1::cli::exit_code(run())
+}
+
+fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let profile = StageProfile {
         lookup: EventLookup::Token,

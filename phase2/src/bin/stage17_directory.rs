@@ -13,7 +13,11 @@ struct Args {
     config: Option<PathBuf>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    phase1::cli::exit_code(run())
+}
+
+fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let Some(path) = args.config else {
         eprintln!("No config file path given\nUsage: stage17_directory <CONFIG>");
