@@ -263,10 +263,15 @@ fn the_listing_works_in_a_real_browser() {
     let (Some(chromium), Some(chromedriver)) =
         (find_program("chromium"), find_program("chromedriver"))
     else {
-        panic!(
-            "this test needs a headless browser: install `chromium chromium-driver` \
-             (Debian: apt-get install -y chromium chromium-driver; .ci/run does it)"
-        );
+        // In CI (`.ci/run` installs the browser) a missing browser is a failure; on a student's
+        // machine it is a skip with a clear note.
+        let message = "this test needs a headless browser: install `chromium chromium-driver` \
+                       (Debian: apt-get install -y chromium chromium-driver; .ci/run does it)";
+        if std::env::var_os("CI").is_some() {
+            panic!("{message}");
+        }
+        eprintln!("SKIPPED the_listing_works_in_a_real_browser: {message}");
+        return;
     };
     let run = start_ours("17", STAGE17);
     let base = format!("http://127.0.0.1:{}", run.ports.role(1));
