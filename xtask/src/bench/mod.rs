@@ -91,6 +91,10 @@ pub struct BenchOptions {
     /// Which rows to run, e.g. `a,e` (f comes with e).
     #[arg(long, default_value = "a,b,c,d,e", value_delimiter = ',')]
     pub rows: Vec<char>,
+    /// Count a run as invalid when more than this percentage of the server CPU's time went to
+    /// other work during it (see the "CPU 0 to others" column); off by default.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub max_disturbance: Option<u8>,
     /// Also count instructions per request under valgrind's callgrind (skipped with a note
     /// when valgrind is missing).
     #[arg(long)]

@@ -110,12 +110,13 @@ pub fn change(now: f64, before: f64) -> String {
 pub fn share_range(shares: &[f64]) -> String {
     let min = shares.iter().copied().fold(f64::INFINITY, f64::min);
     let max = shares.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (min, max) = ((min * 100.0).round(), (max * 100.0).round());
     if shares.is_empty() {
         "—".to_string()
-    } else if (max - min) * 100.0 < 0.5 {
-        format!("{:.0} %", max * 100.0)
+    } else if min == max {
+        format!("{max:.0} %")
     } else {
-        format!("{:.0}-{:.0} %", min * 100.0, max * 100.0)
+        format!("{min:.0}-{max:.0} %")
     }
 }
 
@@ -269,5 +270,6 @@ mod tests {
         assert_eq!(share_range(&[]), "—");
         assert_eq!(share_range(&[0.031, 0.35, 0.1]), "3-35 %");
         assert_eq!(share_range(&[0.2]), "20 %");
+        assert_eq!(share_range(&[0.792, 0.794]), "79 %");
     }
 }

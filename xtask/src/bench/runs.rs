@@ -285,6 +285,17 @@ impl Runner<'_> {
             }
         });
         let others = share.others_since(self.workers[s]);
+        if let (Some(limit), Some(share)) = (self.options.max_disturbance, others) {
+            if share * 100.0 > f64::from(limit) && sample.valid().is_some() {
+                sample = Sample::Invalid {
+                    value: sample.valid(),
+                    reason: format!(
+                        "disturbed: {:.0} % of CPU {SERVER_CPU}'s time went to other work (--max-disturbance {limit})",
+                        share * 100.0
+                    ),
+                };
+            }
+        }
         let mut rss = rss_mib(self.workers[s]);
         if let Some(mut idle) = idle {
             let held = idle.held();
