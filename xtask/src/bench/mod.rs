@@ -14,6 +14,9 @@
 //!   machine hits both servers, not one.
 //! - **Medians.** Every run's figure is printed; the summary is the median of the valid runs and
 //!   the ratio is expserver's median over nginx's (see [`report`]).
+//! - **Disturbance shown.** Pinning keeps wrk off the server's CPU, not other people's work: each
+//!   run also records how much of CPU 0's time went to anything but the measured server (from
+//!   `/proc/stat` and the server's own CPU time), and the table shows the range.
 //! - **Validity.** A run with any non-2xx/3xx answer, socket error or short answer is invalid:
 //!   shown, but not counted (see [`wrk`]). Before any run, one request per URL and server checks
 //!   the answer is a 200 with the right length (see [`probe`]).
@@ -88,6 +91,10 @@ pub struct BenchOptions {
     /// Which rows to run, e.g. `a,e` (f comes with e).
     #[arg(long, default_value = "a,b,c,d,e", value_delimiter = ',')]
     pub rows: Vec<char>,
+    /// Count a run as invalid when more than this percentage of the server CPU's time went to
+    /// other work during it (see the "CPU 0 to others" column); off by default.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub max_disturbance: Option<u8>,
     /// Also count instructions per request under valgrind's callgrind (skipped with a note
     /// when valgrind is missing).
     #[arg(long)]
@@ -287,7 +294,11 @@ pub fn run(options: &BenchOptions) -> Result<()> {
              were first opened is in the remark (memory freed by earlier runs is reused, so that can \
              understate the cost per connection). Both proxies open a new \
              upstream connection per request to one nginx upstream returning a fixed body. nginx serves \
-             files with sendfile on and keepalive_requests 1000 (expserver's fixed limit).\n",
+             files with sendfile on and keepalive_requests 1000 (expserver's fixed limit). CPU 0 to \
+             others = the share of the server CPU's time during a run that went to anything but the \
+             measured server (other programs, interrupts), lowest-highest over the runs: pinning keeps \
+             wrk off CPU 0 but not the rest of a shared machine, and a run with a high share was \
+             disturbed.\n",
         );
         out.push_str(&format!(
             "expserver wrote {:.1} MB of log during the runs (its per-connection INFO lines).\n",

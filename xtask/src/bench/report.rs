@@ -63,6 +63,8 @@ pub struct RowResult {
     pub runs: [Vec<Sample>; 2],
     /// Anything to say next to this row (e.g. "vs row a").
     pub remark: String,
+    /// Per server, the share of the server CPU that went to other work in each run (0-1).
+    pub others: [Vec<f64>; 2],
 }
 
 impl RowResult {
@@ -72,6 +74,7 @@ impl RowResult {
             unit,
             runs: [Vec::new(), Vec::new()],
             remark: String::new(),
+            others: [Vec::new(), Vec::new()],
         }
     }
 
@@ -103,6 +106,20 @@ pub fn change(now: f64, before: f64) -> String {
     format!("{:+.1} %", (now / before - 1.0) * 100.0)
 }
 
+/// The range of shares in percent, `3-35 %`, or `—` when none was measured.
+pub fn share_range(shares: &[f64]) -> String {
+    let min = shares.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = shares.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (min, max) = ((min * 100.0).round(), (max * 100.0).round());
+    if shares.is_empty() {
+        "—".to_string()
+    } else if min == max {
+        format!("{max:.0} %")
+    } else {
+        format!("{min:.0}-{max:.0} %")
+    }
+}
+
 /// The Markdown table of `rows`, and the numbered reasons of every invalid run below it.
 pub fn markdown(rows: &[RowResult]) -> String {
     let rounds = rows
@@ -116,12 +133,15 @@ pub fn markdown(rows: &[RowResult]) -> String {
     for i in 1..=rounds {
         let _ = write!(out, " run {i} |");
     }
-    let _ = writeln!(out, " median | valid | expserver/nginx | remark |");
+    let _ = writeln!(
+        out,
+        " median | valid | expserver/nginx | CPU 0 to others | remark |"
+    );
     let _ = write!(out, "|---|---|---|");
     for _ in 0..rounds {
         let _ = write!(out, "---:|");
     }
-    let _ = writeln!(out, "---:|---:|---:|---|");
+    let _ = writeln!(out, "---:|---:|---:|---:|---|");
     for row in rows {
         let medians = row.medians();
         for (s, server) in SERVERS.iter().enumerate() {
@@ -160,9 +180,10 @@ pub fn markdown(rows: &[RowResult]) -> String {
                 String::new()
             };
             let remark = if first { row.remark.as_str() } else { "" };
+            let others = share_range(&row.others[s]);
             let _ = writeln!(
                 out,
-                " {median} | {valid}/{} | {ratio} | {remark} |",
+                " {median} | {valid}/{} | {ratio} | {others} | {remark} |",
                 row.runs[s].len()
             );
         }
@@ -246,5 +267,9 @@ mod tests {
         assert_eq!(figure(12345.678), "12346");
         assert_eq!(figure(12.345), "12.3");
         assert_eq!(change(90.0, 100.0), "-10.0 %");
+        assert_eq!(share_range(&[]), "—");
+        assert_eq!(share_range(&[0.031, 0.35, 0.1]), "3-35 %");
+        assert_eq!(share_range(&[0.2]), "20 %");
+        assert_eq!(share_range(&[0.792, 0.794]), "79 %");
     }
 }

@@ -14,8 +14,8 @@ use anyhow::{bail, Result};
 use super::idle::Idle;
 use super::report::{change, figure, RowResult, Sample, SERVERS};
 use super::setup::{Servers, LARGE_BYTES, LARGE_PATH, SMALL_BYTES, SMALL_PATH, UPSTREAM_BODY};
-use super::{interrupted, pin, probe, wrk, BenchOptions, Tools, CLIENT_CPU};
-use crate::procstat::rss_bytes;
+use super::{interrupted, pin, probe, wrk, BenchOptions, Tools, CLIENT_CPU, SERVER_CPU};
+use crate::procstat::{cpu_time, rss_bytes};
 
 /// How long opening the idle connections may take.
 const IDLE_OPEN_LIMIT: Duration = Duration::from_secs(60);
@@ -137,6 +137,8 @@ struct RunResult {
     rss: Sample,
     /// How much the worker's RSS grew while the idle connections were opened, in MiB.
     idle_growth: Option<f64>,
+    /// The share of the server CPU that went to something else during the run.
+    others: Option<f64>,
 }
 
 /// Runs rows against the servers.
@@ -158,6 +160,53 @@ fn wait_accepted(idle: &Idle, pid: u32) -> usize {
             return accepted;
         }
         thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `(busy, total)` time of CPU `cpu` in clock ticks, from a `/proc/stat` text. Busy is everything
+/// but idle and iowait.
+fn cpu_ticks(stat: &str, cpu: usize) -> Option<(u64, u64)> {
+    let name = format!("cpu{cpu}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name.as_str()))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice, already in user/nice]
+    let total: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3)? + fields.get(4)?;
+    Some((total - idle, total))
+}
+
+/// A snapshot to tell how much of the server's CPU went to something else during a run.
+struct CpuShare {
+    ticks: Option<(u64, u64)>,
+    server: Option<Duration>,
+}
+
+impl CpuShare {
+    fn now(pid: u32) -> CpuShare {
+        CpuShare {
+            ticks: std::fs::read_to_string("/proc/stat")
+                .ok()
+                .and_then(|stat| cpu_ticks(&stat, SERVER_CPU)),
+            server: cpu_time(pid).ok(),
+        }
+    }
+
+    /// The share of the server CPU's time since `self` that was busy with something other than
+    /// the server process: other programs, and interrupts not charged to any process.
+    fn others_since(&self, pid: u32) -> Option<f64> {
+        let later = CpuShare::now(pid);
+        let ((busy0, total0), (busy1, total1)) = (self.ticks?, later.ticks?);
+        let server = later.server?.checked_sub(self.server?)?;
+        // SAFETY: sysconf only reads a system constant.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let (busy, total) = ((busy1 - busy0) as f64 / hz, (total1 - total0) as f64 / hz);
+        (total > 0.0).then(|| ((busy - server.as_secs_f64()) / total).clamp(0.0, 1.0))
     }
 }
 
@@ -192,6 +241,7 @@ impl Runner<'_> {
                     sample: invalid.clone(),
                     rss: invalid,
                     idle_growth: None,
+                    others: None,
                 }
             };
             let opened = match Idle::open(port, row.idle, IDLE_OPEN_LIMIT) {
@@ -226,6 +276,7 @@ impl Runner<'_> {
             log: &log,
         };
         let throughput = row.throughput;
+        let share = CpuShare::now(self.workers[s]);
         let mut sample = wrk::run(&spec, |r| {
             if throughput {
                 r.bytes_per_sec / (1024.0 * 1024.0)
@@ -233,6 +284,18 @@ impl Runner<'_> {
                 r.requests_per_sec
             }
         });
+        let others = share.others_since(self.workers[s]);
+        if let (Some(limit), Some(share)) = (self.options.max_disturbance, others) {
+            if share * 100.0 > f64::from(limit) && sample.valid().is_some() {
+                sample = Sample::Invalid {
+                    value: sample.valid(),
+                    reason: format!(
+                        "disturbed: {:.0} % of CPU {SERVER_CPU}'s time went to other work (--max-disturbance {limit})",
+                        share * 100.0
+                    ),
+                };
+            }
+        }
         let mut rss = rss_mib(self.workers[s]);
         if let Some(mut idle) = idle {
             let held = idle.held();
@@ -255,6 +318,7 @@ impl Runner<'_> {
             sample,
             rss,
             idle_growth,
+            others,
         }
     }
 }
@@ -298,6 +362,7 @@ pub fn measure(
                     );
                     let run = runner.run(row, s, round);
                     result.runs[s].push(run.sample);
+                    result.others[s].extend(run.others);
                     if row.id == 'e' {
                         rss.runs[s].push(run.rss);
                         if first_growth[s].is_none() {
@@ -362,6 +427,16 @@ fn compare_e_with_a(results: &mut [(char, RowResult)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_cpu_ticks() {
+        let stat = "cpu  190599 135 62527 543510 1844 0 4724 255 0 0\n\
+                    cpu0 100 0 50 800 50 0 0 0 0 0\n\
+                    cpu1 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(cpu_ticks(stat, 0), Some((150, 1000)));
+        assert_eq!(cpu_ticks(stat, 1), Some((27, 36)));
+        assert_eq!(cpu_ticks(stat, 2), None);
+    }
 
     #[test]
     fn row_e_is_compared_with_row_a() {
