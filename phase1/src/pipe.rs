@@ -447,7 +447,7 @@ fn check_ready_list(core: &mut Core) {
         t.set(t.get() + 1);
         t.get()
     });
-    if core.pipes.len() > 256 && turn % 64 != 0 {
+    if core.pipes.len() > 256 && !turn.is_multiple_of(64) {
         return;
     }
     let ids: Vec<PipeId> = core.pipes.keys().collect();
