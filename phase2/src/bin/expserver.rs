@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use phase2::config::Config;
-use phase2::session::{Directories, KeepAlive, Options, ResponseStyle, EXPSERVER_PIPE_THRESHOLD};
+use phase2::session::{KeepAlive, Options};
 
 #[derive(Parser)]
 #[command(about = "eXpServer: static files, directory listings, reverse proxy and redirects")]
@@ -50,16 +50,6 @@ fn run() -> anyhow::Result<()> {
         ),
         None => phase1::info!("keep-alive off: one request per connection"),
     }
-    let options = Options {
-        responses: ResponseStyle::Builder,
-        directories: Directories::List,
-        keep_alive,
-        inline_small_files: true,
-        log_connections: false,
-        zero_copy_files: true,
-        cache_small_files: true,
-        eager_read: true,
-        pipe_threshold: EXPSERVER_PIPE_THRESHOLD,
-    };
+    let options = Options::expserver(keep_alive);
     phase2::server::run_config(config, options)
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use phase2::session::{Directories, Options, ResponseStyle};
+use phase2::session::{Options, ResponseStyle};
 
 #[derive(Parser)]
 #[command(about = "eXpServer stage 14: HTTP requests; every port serves files")]
@@ -29,14 +29,7 @@ fn run() -> anyhow::Result<()> {
     phase1::logger::init();
     let options = Options {
         responses: ResponseStyle::Handwritten,
-        directories: Directories::NotFound,
-        keep_alive: None,
-        inline_small_files: false,
-        log_connections: true,
-        zero_copy_files: false,
-        cache_small_files: false,
-        eager_read: false,
-        pipe_threshold: phase1::constants::PIPE_THRESHOLD,
+        ..Options::course()
     };
     phase2::server::run_folder(&args.ports, &args.public, options)
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use phase2::session::{Directories, Options, ResponseStyle};
+use phase2::session::Options;
 
 #[derive(Parser)]
 #[command(about = "eXpServer stage 15: HTTP responses; every port serves files")]
@@ -26,16 +26,6 @@ fn main() -> std::process::ExitCode {
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     phase1::logger::init();
-    let options = Options {
-        responses: ResponseStyle::Builder,
-        directories: Directories::NotFound,
-        keep_alive: None,
-        inline_small_files: false,
-        log_connections: true,
-        zero_copy_files: false,
-        cache_small_files: false,
-        eager_read: false,
-        pipe_threshold: phase1::constants::PIPE_THRESHOLD,
-    };
+    let options = Options::course();
     phase2::server::run_folder(&args.ports, &args.public, options)
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use phase2::session::{Directories, Options, ResponseStyle};
+use phase2::session::{Directories, Options};
 
 #[derive(Parser)]
 #[command(about = "eXpServer stage 17: stage 16 plus directory listings")]
@@ -26,15 +26,8 @@ fn run() -> anyhow::Result<()> {
     phase1::logger::init();
     let config = phase2::server::load_config(&path)?;
     let options = Options {
-        responses: ResponseStyle::Builder,
         directories: Directories::List,
-        keep_alive: None,
-        inline_small_files: false,
-        log_connections: true,
-        zero_copy_files: false,
-        cache_small_files: false,
-        eager_read: false,
-        pipe_threshold: phase1::constants::PIPE_THRESHOLD,
+        ..Options::course()
     };
     phase2::server::run_config(config, options)
 }

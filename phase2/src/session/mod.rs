@@ -137,6 +137,43 @@ pub struct Options {
     pub pipe_threshold: usize,
 }
 
+impl Options {
+    /// What the course stages 16-17 do: the response builder, one request per connection, every
+    /// file through the core's pipes with the course's threshold, connections logged at INFO.
+    /// A stage binary starts from this and changes the field or two its chapter is about
+    /// (`Options { directories: Directories::List, ..Options::course() }`), so a new option
+    /// touches this function and the binaries that turn it on, never every binary.
+    pub fn course() -> Options {
+        Options {
+            responses: ResponseStyle::Builder,
+            directories: Directories::NotFound,
+            keep_alive: None,
+            inline_small_files: false,
+            log_connections: true,
+            zero_copy_files: false,
+            cache_small_files: false,
+            eager_read: false,
+            pipe_threshold: phase1::constants::PIPE_THRESHOLD,
+        }
+    }
+
+    /// What `expserver` does: every stage's feature plus the speed-ups the course stages leave
+    /// out (keep-alive, small files inlined and cached, `sendfile`, eager reads, small pipes).
+    pub fn expserver(keep_alive: Option<KeepAlive>) -> Options {
+        Options {
+            directories: Directories::List,
+            keep_alive,
+            inline_small_files: true,
+            log_connections: false,
+            zero_copy_files: true,
+            cache_small_files: true,
+            eager_read: true,
+            pipe_threshold: EXPSERVER_PIPE_THRESHOLD,
+            ..Options::course()
+        }
+    }
+}
+
 /// `expserver`'s pipe threshold: 32 KiB. A client that stops reading then holds at most one such
 /// pipe towards it (and, when proxied, one from its upstream), about 64 KiB in all beyond the
 /// kernel's socket buffers, instead of 2 MB with the course's threshold. File bodies go out with
