@@ -72,6 +72,12 @@ pub enum ParseError {
     MissingHost,
     /// More than one `Host` header.
     DuplicateHost,
+    /// An HTTP/1.1 `Host` header with nothing in it. RFC 9112 allows it only for targets without
+    /// an authority, which an origin server never serves; nginx answers 400 too.
+    EmptyHost,
+    /// A `Transfer-Encoding` other than `chunked` (`gzip`, `gzip, chunked`, anything unknown):
+    /// the body cannot be framed, so the answer is 501 Not Implemented (RFC 9112 §6.1).
+    UnsupportedTransferEncoding,
     /// A `Content-Length` that is not a decimal number.
     BadContentLength,
     /// Several `Content-Length` values that disagree.
@@ -84,10 +90,12 @@ pub enum ParseError {
 }
 
 impl ParseError {
-    /// The status the client gets: 431 for an oversized head, 400 for everything else.
+    /// The status the client gets: 431 for an oversized head, 501 for a transfer coding we do not
+    /// know, 400 for everything else.
     pub fn status(self) -> StatusCode {
         match self {
             ParseError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ParseError::UnsupportedTransferEncoding => StatusCode::NOT_IMPLEMENTED,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -106,6 +114,8 @@ impl fmt::Display for ParseError {
             ParseError::BadHeaderValue => "control character in a header value",
             ParseError::MissingHost => "HTTP/1.1 request without a Host header",
             ParseError::DuplicateHost => "more than one Host header",
+            ParseError::EmptyHost => "empty Host header",
+            ParseError::UnsupportedTransferEncoding => "unsupported Transfer-Encoding",
             ParseError::BadContentLength => "Content-Length is not a decimal number",
             ParseError::ConflictingContentLength => "conflicting Content-Length values",
             ParseError::AmbiguousBodyLength => "both Content-Length and Transfer-Encoding",
@@ -532,6 +542,26 @@ impl RequestParser {
         if minor == 1 && hosts == 0 {
             return Err(ParseError::MissingHost);
         }
+        if minor == 1
+            && headers
+                .get("Host")
+                .is_some_and(|host| host.trim().is_empty())
+        {
+            return Err(ParseError::EmptyHost);
+        }
+        // Exactly one `chunked`, or nothing: two header lines would mean chunked twice.
+        let unsupported_coding = {
+            let mut codings = headers.get_all("Transfer-Encoding");
+            match codings.next() {
+                None => false,
+                Some(first) => {
+                    !first.trim().eq_ignore_ascii_case("chunked") || codings.next().is_some()
+                }
+            }
+        };
+        if unsupported_coding {
+            return Err(ParseError::UnsupportedTransferEncoding);
+        }
         let body_len = content_length(&headers)?;
         if body_len.is_some() && headers.contains("Transfer-Encoding") {
             return Err(ParseError::AmbiguousBodyLength);
@@ -860,7 +890,7 @@ mod tests {
         assert_eq!(req.header("x-empty"), Some(""));
         assert_eq!(req.header("y"), Some(""));
         assert_eq!(req.header("z"), Some("v a l"));
-        let (req, _) = complete(b"GET / HTTP/1.1\r\nHost:\n\n");
+        let (req, _) = complete(b"GET / HTTP/1.0\r\nHost:\n\n");
         assert_eq!(req.header("host"), Some(""));
     }
 
@@ -1052,5 +1082,37 @@ mod tests {
         let (again, _) = complete(&req.serialize_head());
         assert_eq!(again.headers, req.headers);
         assert_eq!(again.uri, req.uri);
+    }
+
+    #[test]
+    fn empty_host_and_unknown_codings_are_refused() {
+        assert_eq!(
+            error(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"),
+            ParseError::EmptyHost
+        );
+        assert_eq!(
+            error(b"GET / HTTP/1.1\r\nHost:   \r\n\r\n"),
+            ParseError::EmptyHost
+        );
+        // HTTP/1.0 has no Host requirement.
+        assert!(parse(b"GET / HTTP/1.0\r\nHost:\r\n\r\n").is_ok());
+        for coding in ["gzip", "gzip, chunked", "chunked, chunked", "identity", "x"] {
+            let input =
+                format!("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: {coding}\r\n\r\n");
+            assert_eq!(
+                error(input.as_bytes()),
+                ParseError::UnsupportedTransferEncoding,
+                "{coding}"
+            );
+        }
+        let twice = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(error(twice), ParseError::UnsupportedTransferEncoding);
+        assert_eq!(
+            ParseError::UnsupportedTransferEncoding.status().as_u16(),
+            501
+        );
+        assert!(
+            parse(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  Chunked \r\n\r\n").is_ok()
+        );
     }
 }
