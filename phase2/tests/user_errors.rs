@@ -52,7 +52,13 @@ fn every_broken_example_fails_as_the_book_says() {
     let examples = root.join("docs/examples/broken");
     let mut unused: std::collections::BTreeSet<String> = std::fs::read_dir(&examples)
         .expect("docs/examples/broken")
-        .map(|entry| entry.expect("an entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert!(!unused.is_empty());
     let mut shown = 0;
