@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::http::StatusCode;
+use crate::ip_filter::{IpLists, IpRange};
 
 /// The config `expserver` runs when it is given none: the course's four servers, with the file
 /// server on the repository's `public/` folder (relative to the working directory) and directory
@@ -120,9 +121,9 @@ pub struct Route {
     /// The prefix, always starting with `/`.
     pub req_path: String,
     pub action: RouteAction,
-    /// Stage 18 (IP filter): kept as written; empty when absent.
-    pub ip_whitelist: Vec<String>,
-    pub ip_blacklist: Vec<String>,
+    /// Stage 18: who may use the route (`ip_whitelist`, `ip_blacklist`), parsed; both empty
+    /// when absent. Only stage 18 on and `expserver` enforce them (`Options::ip_lists`).
+    pub ip_lists: IpLists,
 }
 
 /// What a route does.
@@ -541,12 +542,29 @@ impl Checker<'_> {
                 ))
             }
         };
+        let ip_lists = IpLists {
+            whitelist: self.ip_list(&format!("{at}.ip_whitelist"), raw.ip_whitelist)?,
+            blacklist: self.ip_list(&format!("{at}.ip_blacklist"), raw.ip_blacklist)?,
+        };
         Ok(Route {
             req_path,
             action,
-            ip_whitelist: raw.ip_whitelist.unwrap_or_default(),
-            ip_blacklist: raw.ip_blacklist.unwrap_or_default(),
+            ip_lists,
         })
+    }
+
+    /// One of a route's IP lists (stage 18): every entry an address or a CIDR block; a bad one
+    /// is an error naming its place (`servers[0].routes[1].ip_whitelist[2]`).
+    fn ip_list(&self, at: &str, raw: Option<Vec<String>>) -> Result<Vec<IpRange>, ConfigError> {
+        raw.unwrap_or_default()
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                entry
+                    .parse()
+                    .map_err(|error| self.error(&format!("{at}[{i}]"), error))
+            })
+            .collect()
     }
 
     fn upstream(&self, at: &str, text: &str) -> Result<Upstream, ConfigError> {
@@ -775,8 +793,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(routes[1].ip_whitelist, ["127.0.0.1"]);
-        assert_eq!(routes[1].ip_blacklist, ["10.0.0.1"]);
+        let lists = &routes[1].ip_lists;
+        assert_eq!(lists.whitelist, ["127.0.0.1".parse().unwrap()]);
+        assert_eq!(lists.blacklist, ["10.0.0.1".parse().unwrap()]);
+        assert!(routes[0].ip_lists.is_empty());
     }
 
     #[test]
@@ -883,6 +903,14 @@ mod tests {
             (
                 r#"{"workers": -3, "servers": [{"listeners": [{"host": "h", "port": 1}]}]}"#,
                 "workers",
+            ),
+            (
+                r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [{"req_path": "/", "type": "redirect", "redirect_url": "/x"}, {"req_path": "/a", "type": "redirect", "redirect_url": "/x", "ip_whitelist": ["10.0.0.0/8", "::1", "127.0.0.l"]}]}]}"#,
+                "servers[0].routes[1].ip_whitelist[2]: \"127.0.0.l\" is not an IP address",
+            ),
+            (
+                r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [{"req_path": "/", "type": "redirect", "redirect_url": "/x", "ip_blacklist": ["10.0.0.0/40"]}]}]}"#,
+                "servers[0].routes[0].ip_blacklist[0]: \"10.0.0.0/40\": the prefix length",
             ),
         ];
         for (json, expected) in cases {

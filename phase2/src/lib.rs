@@ -5,6 +5,7 @@
 //! - [`http`]: the hand-written request parser and the response builder (stages 14, 15), which
 //!   writes every response the server sends, and chunked framing;
 //! - [`config`]: the course's JSON config and the lookup of a request's route (stage 16);
+//! - [`ip_filter`]: a route's IP allow and deny lists (stage 18);
 //! - [`resolve`]: turning a URL path into a file inside the served folder, safely (with
 //!   `beneath`, its one-system-call way for plain files);
 //! - [`mime`]: the `Content-Type` of a file;
@@ -16,6 +17,7 @@ mod beneath;
 pub mod config;
 pub mod directory;
 pub mod http;
+pub mod ip_filter;
 pub mod mime;
 pub mod resolve;
 pub mod server;

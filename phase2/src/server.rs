@@ -46,6 +46,7 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
     // The contract of the config stages: upstream names are resolved once, not per request.
     core.set_resolve_once(true);
     describe(&config);
+    describe_ip_lists(&config, options.ip_lists);
     let listeners = config.all_listeners();
     let site = Arc::new(Site::Config(Arc::new(config)));
     for listener in listeners {
@@ -113,6 +114,45 @@ fn describe(config: &Config) {
         }
         if server.routes.is_empty() {
             phase1::info!("http://{at} has no routes: every request gets 404");
+        }
+    }
+}
+
+/// Log who each route with IP lists lets in (stage 18), or that this stage ignores the lists.
+fn describe_ip_lists(config: &Config, enforced: bool) {
+    let join = |list: &[crate::ip_filter::IpRange]| {
+        list.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for server in &config.servers {
+        let at = server
+            .listeners
+            .first()
+            .map(|l| l.to_string())
+            .unwrap_or_default();
+        for route in server.routes.iter().filter(|r| !r.ip_lists.is_empty()) {
+            let lists = &route.ip_lists;
+            if !enforced {
+                phase1::warn!(
+                    "http://{at}{} has ip_whitelist/ip_blacklist: this stage ignores them (stage 18 enforces them)",
+                    route.req_path
+                );
+                continue;
+            }
+            let mut rule = Vec::new();
+            if !lists.whitelist.is_empty() {
+                rule.push(format!("only {}", join(&lists.whitelist)));
+            }
+            if !lists.blacklist.is_empty() {
+                rule.push(format!("never {}", join(&lists.blacklist)));
+            }
+            phase1::info!(
+                "http://{at}{} lets in {} (others get 403)",
+                route.req_path,
+                rule.join(", and ")
+            );
         }
     }
 }

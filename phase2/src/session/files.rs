@@ -122,13 +122,8 @@ mod tests {
         Options {
             responses: ResponseStyle::Builder,
             directories: Directories::NotFound,
-            keep_alive: None,
             inline_small_files: inline,
-            log_connections: true,
-            zero_copy_files: false,
-            cache_small_files: false,
-            eager_read: false,
-            pipe_threshold: phase1::constants::PIPE_THRESHOLD,
+            ..Options::course()
         }
     }
 

@@ -19,6 +19,7 @@
 //! |---|---|
 //! | `connection.rs` | [`HttpSession`]: request framing, keep-alive, pipelining, dropped bodies, the client's end of input, the keep-alive timer. It knows *when* to answer, not *what*. |
 //! | `route.rs` | the dispatch: which action answers a request, and what an action gives back (an [`Outcome`](route::Outcome)). **Adding a route action starts there.** |
+//! | `access.rs` | stage 18: may this client use the route at all? (403 before any action runs) |
 //! | `files.rs` | the file action: a static file, an index file, a small file inlined with its head |
 //! | `listing.rs` | a folder without an index file: 404, or stage 17's HTML listing |
 //! | `upstream.rs` | the reverse-proxy action: the request head for the upstream |
@@ -30,6 +31,7 @@
 //! What changes from stage to stage is an explicit [`Options`] value, so the stage binaries
 //! differ in a line or two.
 
+mod access;
 mod connection;
 mod file_cache;
 mod files;
@@ -135,6 +137,10 @@ pub struct Options {
     /// The threshold of every pipe the sessions use: the course's 1 MB in the stages,
     /// [`EXPSERVER_PIPE_THRESHOLD`] in `expserver`.
     pub pipe_threshold: usize,
+    /// Enforce each route's `ip_whitelist` and `ip_blacklist` (stage 18, see `access.rs`):
+    /// a client the lists refuse gets 403 before the route does anything. `false` in stages
+    /// 16-17, which read the lists and ignore them, as the course's stage 16 does.
+    pub ip_lists: bool,
 }
 
 impl Options {
@@ -154,6 +160,7 @@ impl Options {
             cache_small_files: false,
             eager_read: false,
             pipe_threshold: phase1::constants::PIPE_THRESHOLD,
+            ip_lists: false,
         }
     }
 
@@ -169,6 +176,7 @@ impl Options {
             cache_small_files: true,
             eager_read: true,
             pipe_threshold: EXPSERVER_PIPE_THRESHOLD,
+            ip_lists: true,
             ..Options::course()
         }
     }

@@ -31,16 +31,18 @@
 //! action needs something the connection does not do yet (stage 19's compressed file stream),
 //! that is a new [`Outcome`] variant and one arm in `HttpSession::carry_out`.
 //!
-//! A check that runs before *every* action of a route (stage 18's IP allow and deny lists) is
-//! one file too, called at the top of `run_route`:
-//! `if let Some(denied) = ip_filter::check(route, exchange) { return denied; }`, returning
-//! `Some(Outcome::error(StatusCode::FORBIDDEN))` for a client that may not pass.
+//! A check that runs before *every* action of a route is one file too, called at the top of
+//! `run_route`: stage 18's IP allow and deny lists are `access.rs`,
+//! `if let Some(denied) = access::check(route, exchange) { return denied; }`, which returns
+//! `Some(Outcome::error(StatusCode::FORBIDDEN))` for a client that may not pass. Because it
+//! comes first, a refused client never reaches an action: no file is opened and no upstream is
+//! contacted for it.
 
 use std::fs::File;
 
 use phase1::ClientInfo;
 
-use super::{files, redirect, upstream, Options, Site};
+use super::{access, files, redirect, upstream, Options, Site};
 use crate::config::{Listener, Route, RouteAction};
 use crate::http::{Reply, Request, StatusCode};
 use crate::resolve::CleanPath;
@@ -113,8 +115,12 @@ pub fn answer(
     }
 }
 
-/// Run the action of the route a request matched. A new kind of route is one arm here.
+/// Run the action of the route a request matched, once the client may use it (stage 18). A new
+/// kind of route is one arm here.
 fn run_route(route: &Route, exchange: &Exchange<'_>) -> Outcome {
+    if let Some(denied) = access::check(route, exchange) {
+        return denied;
+    }
     match &route.action {
         RouteAction::FileServe(files) => files::serve(exchange, &files.dir_path, &files.index),
         RouteAction::Redirect { status, url } => redirect::answer(*status, url),
@@ -158,29 +164,27 @@ mod tests {
             { "req_path": "/api", "type": "reverse_proxy", "upstreams": [ "localhost:3000" ] } ] } ] }"#;
 
     fn ask(text: &str) -> Outcome {
-        let config = Config::from_json(CONFIG, "test").expect("the test config is valid");
+        let options = Options {
+            directories: Directories::List,
+            ..Options::course()
+        };
+        ask_as(CONFIG, text, &options, "127.0.0.1:50000")
+    }
+
+    /// `text` asked of `config` by the client at `peer`, with `options`.
+    fn ask_as(config: &str, text: &str, options: &Options, peer: &str) -> Outcome {
+        let config = Config::from_json(config, "test").expect("the test config is valid");
         let listener = config.all_listeners()[0].clone();
         let request = match RequestParser::new().feed(text.as_bytes()) {
             Ok(Parse::Complete { request, .. }) => request,
             other => panic!("{text:?} did not parse: {other:?}"),
         };
-        let options = Options {
-            responses: ResponseStyle::Builder,
-            directories: Directories::List,
-            keep_alive: None,
-            inline_small_files: false,
-            log_connections: true,
-            zero_copy_files: false,
-            cache_small_files: false,
-            eager_read: false,
-            pipe_threshold: phase1::constants::PIPE_THRESHOLD,
-        };
         let client = ClientInfo {
             listener: "0.0.0.0:8001".parse().expect("a literal address"),
-            peer: "127.0.0.1:50000".parse().expect("a literal address"),
+            peer: peer.parse().expect("a literal address"),
         };
         let site = Site::Config(Arc::new(config));
-        answer(&site, Some(&listener), &request, &options, client)
+        answer(&site, Some(&listener), &request, options, client)
     }
 
     #[test]
@@ -217,5 +221,41 @@ mod tests {
         assert!(matches!(missing, Outcome::Reply(r) if r.status() == StatusCode::NOT_FOUND));
         let escaping = ask("GET /old/../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(matches!(escaping, Outcome::Reply(r) if r.status().as_u16() >= 400));
+    }
+
+    #[test]
+    fn a_refused_client_gets_403_before_any_action_runs() {
+        const LISTED: &str = r#"{ "servers": [ { "listeners": [ { "host": "0.0.0.0", "port": 8001 } ],
+            "routes": [
+                { "req_path": "/api", "type": "reverse_proxy", "upstreams": [ "localhost:3000" ],
+                  "ip_blacklist": [ "127.0.0.2" ] },
+                { "req_path": "/old", "type": "redirect", "redirect_url": "http://new/",
+                  "ip_whitelist": [ "10.0.0.0/8" ] } ] } ] }"#;
+        let stage18 = Options {
+            ip_lists: true,
+            ..Options::course()
+        };
+        let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let status = |outcome: Outcome| match outcome {
+            Outcome::Reply(reply) => reply.status().as_u16(),
+            Outcome::Proxy { .. } => 0,
+            other => panic!("{other:?}"),
+        };
+        let denied = ask_as(LISTED, &get("/api/x"), &stage18, "127.0.0.2:4000");
+        assert_eq!(status(denied), 403, "no hand-over to the upstream");
+        let mapped = ask_as(LISTED, &get("/api/x"), &stage18, "[::ffff:127.0.0.2]:4000");
+        assert_eq!(status(mapped), 403, "an IPv4-mapped peer is its IPv4 address");
+        let allowed = ask_as(LISTED, &get("/api/x"), &stage18, "127.0.0.1:4000");
+        assert_eq!(status(allowed), 0, "forwarded");
+        let outside = ask_as(LISTED, &get("/old"), &stage18, "127.0.0.1:4000");
+        assert_eq!(status(outside), 403);
+        let inside = ask_as(LISTED, &get("/old"), &stage18, "10.1.2.3:4000");
+        assert_eq!(status(inside), 302);
+        // Stage 17 reads the lists and ignores them.
+        let course = ask_as(LISTED, &get("/api/x"), &Options::course(), "127.0.0.2:4000");
+        assert_eq!(status(course), 0);
+        // A path that matches no route is 404 whoever asks.
+        let nothing = ask_as(LISTED, &get("/none"), &stage18, "127.0.0.2:4000");
+        assert_eq!(status(nothing), 404);
     }
 }
