@@ -1,4 +1,4 @@
-//! The checker's stage 14-17 checks (the official grader's, plus the stricter ones) against our
+//! The checker's stage 14-18 checks (the official grader's, plus the stricter ones) against our
 //! binaries, on free ports, exactly as `cargo xtask check-stage N` runs them.
 //!
 //! The finished server takes the same config as stages 16 and 17, so it is held to their checks
@@ -39,4 +39,14 @@ fn expserver_passes_the_stage16_checks() {
 #[test]
 fn expserver_passes_the_stage17_checks() {
     passes("17", env!("CARGO_BIN_EXE_expserver"));
+}
+
+#[test]
+fn stage18_passes_the_checks() {
+    passes("18", env!("CARGO_BIN_EXE_stage18_ip_filter"));
+}
+
+#[test]
+fn expserver_passes_the_stage18_checks() {
+    passes("18", env!("CARGO_BIN_EXE_expserver"));
 }

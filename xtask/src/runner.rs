@@ -179,6 +179,21 @@ impl StageRun {
         }
     }
 
+    /// Stops the server (the next check that needs it starts a fresh one), for a check that
+    /// starts the program itself, with another config.
+    pub fn stop_server(&mut self) {
+        self.server = None;
+    }
+
+    /// What the upstream has logged so far (empty without one): Python's log has a line per
+    /// request it answered, so a check can tell whether a request reached it.
+    pub fn upstream_log(&self) -> String {
+        self.upstream
+            .as_ref()
+            .map(Upstream::log)
+            .unwrap_or_default()
+    }
+
     /// The end of the server's output.
     pub fn server_log(&self) -> String {
         self.server

@@ -285,6 +285,16 @@ pub const STAGES: &[Stage] = &[
         checks: Checks::Grader(http::stage17),
         demo: None,
     },
+    Stage {
+        id: "18",
+        title: "IP allow and deny lists",
+        binary: Some("stage18_ip_filter"),
+        kind: ServerKind::Config,
+        helpers: UPSTREAM,
+        config: Some(http::ip_filter::config),
+        checks: Checks::Grader(http::stage18),
+        demo: None,
+    },
 ];
 
 /// Finds a stage by its name ("5b" and "5-b" both work).
@@ -329,9 +339,9 @@ mod tests {
 
     #[test]
     fn stage_lists_are_written_as_ranges() {
-        assert_eq!(list(Stage::has_checks), "1, 3-17");
+        assert_eq!(list(Stage::has_checks), "1, 3-18");
         assert_eq!(list(|s| s.demo.is_some()), "7-10");
         assert_eq!(list(|s| !s.has_checks()), "0, 2, 5b");
-        assert_eq!(list(|_| true), "0-17, 5b");
+        assert_eq!(list(|_| true), "0-18, 5b");
     }
 }

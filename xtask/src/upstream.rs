@@ -54,6 +54,11 @@ impl Upstream {
         self.port
     }
 
+    /// What it has logged so far (one line per request it answered, the request line quoted).
+    pub fn log(&self) -> String {
+        self.proc.log_tail(1 << 20)
+    }
+
     /// Kills it; its listening socket is gone once this returns.
     pub fn kill(&mut self) {
         self.proc.kill();

@@ -244,7 +244,11 @@ mod tests {
         let denied = ask_as(LISTED, &get("/api/x"), &stage18, "127.0.0.2:4000");
         assert_eq!(status(denied), 403, "no hand-over to the upstream");
         let mapped = ask_as(LISTED, &get("/api/x"), &stage18, "[::ffff:127.0.0.2]:4000");
-        assert_eq!(status(mapped), 403, "an IPv4-mapped peer is its IPv4 address");
+        assert_eq!(
+            status(mapped),
+            403,
+            "an IPv4-mapped peer is its IPv4 address"
+        );
         let allowed = ask_as(LISTED, &get("/api/x"), &stage18, "127.0.0.1:4000");
         assert_eq!(status(allowed), 0, "forwarded");
         let outside = ask_as(LISTED, &get("/old"), &stage18, "127.0.0.1:4000");

@@ -10,12 +10,14 @@
 //!
 //! - [`client`]: the raw HTTP/1.1 client; [`html`]: the links of a listing;
 //! - [`config`]: the grader's config moved to free ports;
-//! - [`raw`] (14, 15), [`fetch`] (16), [`listing`] (17), [`strict`] (all four): the checks.
+//! - [`raw`] (14, 15), [`fetch`] (16), [`listing`] (17), [`strict`] (all four): the checks;
+//! - [`ip_filter`] (18): the IP allow and deny lists, from two client addresses.
 
 pub mod client;
 pub mod config;
 pub mod fetch;
 pub mod html;
+pub mod ip_filter;
 pub mod listing;
 pub mod raw;
 pub mod strict;
@@ -183,6 +185,107 @@ fn listing_checks(ports: &Ports) -> Vec<Check> {
     ]
 }
 
+/// Stage 18's checks: each rule of the `/ip/` routes of [`ip_filter::config`] from 127.0.0.1
+/// and 127.0.0.2, then a config with a bad entry.
+fn ip_filter_checks(ports: &Ports) -> Vec<Check> {
+    use ip_filter::{Case, Expect, FIRST, SECOND, THIRD};
+    let port = ports.role(1);
+    let at = role_name(ports, 1);
+    let mut list = Vec::new();
+    let mut add = |title: &str, cases: Vec<Case>| {
+        let (input, expected) = ip_filter::describe(&cases);
+        list.push(Check::new(
+            format!("{title} ({at})"),
+            &input,
+            expected,
+            move |run| ip_filter::run_cases(run, port, &cases),
+        ));
+    };
+    add(
+        "a route without lists serves every client",
+        vec![
+            Case::new(FIRST, "/sample.txt", Expect::Sample),
+            Case::new(SECOND, "/sample.txt", Expect::Sample),
+        ],
+    );
+    add(
+        "ip_whitelist [127.0.0.1] lets only 127.0.0.1 in",
+        vec![
+            Case::new(FIRST, "/ip/white/sample.txt", Expect::Sample),
+            Case::new(SECOND, "/ip/white/sample.txt", Expect::Forbidden),
+        ],
+    );
+    add(
+        "ip_blacklist [127.0.0.2] on a file route",
+        vec![
+            Case::new(SECOND, "/ip/deny/files/sample.txt", Expect::Forbidden),
+            Case::new(FIRST, "/ip/deny/files/sample.txt", Expect::Sample),
+        ],
+    );
+    add(
+        "ip_blacklist [127.0.0.2] on a folder (no listing for a refused client)",
+        vec![
+            Case::new(SECOND, "/ip/deny/files/", Expect::Forbidden),
+            Case::new(FIRST, "/ip/deny/files/", Expect::Listing),
+        ],
+    );
+    let location = ip_filter::redirect_location(ports);
+    add(
+        "ip_blacklist [127.0.0.2] on a redirect route",
+        vec![
+            Case::new(SECOND, ip_filter::DENIED_REDIRECT, Expect::Forbidden),
+            Case::new(
+                FIRST,
+                ip_filter::DENIED_REDIRECT,
+                Expect::Redirect(location),
+            ),
+        ],
+    );
+    add(
+        "(extension) CIDR blocks: whitelist [10.0.0.0/8, 127.0.0.0/31], blacklist [127.0.0.0/31]",
+        vec![
+            Case::new(FIRST, "/ip/cidr-white/sample.txt", Expect::Sample),
+            Case::new(SECOND, "/ip/cidr-white/sample.txt", Expect::Forbidden),
+            Case::new(FIRST, "/ip/cidr-black/sample.txt", Expect::Forbidden),
+            Case::new(SECOND, "/ip/cidr-black/sample.txt", Expect::Sample),
+        ],
+    );
+    add(
+        "both lists: whitelist [127.0.0.1, 127.0.0.2] minus blacklist [127.0.0.2]",
+        vec![
+            Case::new(FIRST, "/ip/both/sample.txt", Expect::Sample),
+            Case::new(SECOND, "/ip/both/sample.txt", Expect::Forbidden),
+            Case::new(THIRD, "/ip/both/sample.txt", Expect::Forbidden),
+        ],
+    );
+    list.push(Check::new(
+        format!("ip_blacklist [127.0.0.2] on a proxy route: the upstream never hears of a refused client ({at})"),
+        &format!(
+            "from {SECOND}: GET {0}/sample.txt?refused-N, then from {FIRST}: GET {0}/sample.txt?allowed-N",
+            ip_filter::DENIED_PROXY
+        ),
+        format!(
+            "from {SECOND}: 403 Forbidden; from {FIRST}: the upstream's answer (port {}); the upstream's log has allowed-N and not refused-N",
+            ports.upstream
+        ),
+        move |run| ip_filter::proxy_never_contacted(run, port),
+    ));
+    list.push(Check::new(
+        "a bad IP entry is a config error".into(),
+        &format!(
+            "the stage's config with {:?} as {}",
+            ip_filter::BAD_ENTRY,
+            ip_filter::BAD_ENTRY_PATH
+        ),
+        format!(
+            "the server exits with a non-zero status within 5 s, its message names {}, no panic",
+            ip_filter::BAD_ENTRY_PATH
+        ),
+        ip_filter::bad_entry,
+    ));
+    list
+}
+
 /// The checks the grader lacks, for every HTTP stage.
 fn strict_checks(ports: &Ports) -> Vec<Check> {
     let port = ports.role(1);
@@ -253,6 +356,14 @@ pub fn stage17(cx: &Ctx) -> Vec<Check> {
     let mut list = listing_checks(cx.ports);
     list.extend(strict_checks(cx.ports));
     list.extend(strict_config_checks(cx.ports));
+    list
+}
+
+/// Stage 18: IP allow and deny lists, after stage 17's checks on the same config (the grader's,
+/// plus the `/ip/` routes).
+pub fn stage18(cx: &Ctx) -> Vec<Check> {
+    let mut list = stage17(cx);
+    list.extend(ip_filter_checks(cx.ports));
     list
 }
 

@@ -1,7 +1,7 @@
 //! Small helpers for talking to a server over real sockets, always with a deadline.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long any single reply may take before a check gives up on it.
@@ -88,6 +88,25 @@ pub fn local(port: u16) -> SocketAddr {
 /// Connects to 127.0.0.1:`port` within [`REPLY_TIMEOUT`].
 pub fn connect(port: u16) -> io::Result<TcpStream> {
     let stream = TcpStream::connect_timeout(&local(port), REPLY_TIMEOUT)?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Connects to 127.0.0.1:`port` from the local address `source` (any 127.x.y.z is this machine
+/// on Linux), within [`REPLY_TIMEOUT`]. The socket is bound to `source` before it connects, the
+/// way `curl --interface 127.0.0.2` does, so the server sees a different client address: how
+/// the stage-18 checks are a second client without a second machine.
+pub fn connect_from(source: IpAddr, port: u16) -> io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let target = local(port);
+    let socket = Socket::new(
+        Domain::for_address(target),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.bind(&SockAddr::from(SocketAddr::new(source, 0)))?;
+    socket.connect_timeout(&SockAddr::from(target), REPLY_TIMEOUT)?;
+    let stream = TcpStream::from(socket);
     stream.set_nodelay(true)?;
     Ok(stream)
 }

@@ -11,10 +11,10 @@
 //! and pipelining included, through [`Connection`]) read responses with it.
 
 use std::io::{ErrorKind, Read};
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::checks::wire::{connect, is_timeout, read_upto, send, show, End};
+use crate::checks::wire::{connect, connect_from, is_timeout, read_upto, send, show, End};
 
 /// How long the first bytes of a response may take.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -177,6 +177,18 @@ impl Connection {
         })
     }
 
+    /// Connects to 127.0.0.1:`port` from the local address `source` (see
+    /// [`connect_from`]): another client, as far as the server can tell.
+    pub fn open_from(source: IpAddr, port: u16) -> Result<Connection, String> {
+        let stream = connect_from(source, port)
+            .map_err(|e| format!("cannot connect to port {port} from {source}: {e}"))?;
+        Ok(Connection {
+            stream,
+            pending: Vec::new(),
+            ended: None,
+        })
+    }
+
     /// The socket, for what the reader does not do (half-closing, socket options).
     pub fn stream(&self) -> &TcpStream {
         &self.stream
@@ -287,7 +299,32 @@ pub fn exchange(
     body: Body,
     wait_close: bool,
 ) -> Result<Exchange, String> {
-    let mut connection = Connection::open(port)?;
+    exchange_on(Connection::open(port)?, request, body, wait_close)
+}
+
+/// Like [`exchange`], from the local address `source` (a client at 127.0.0.2, say).
+pub fn exchange_from(
+    source: IpAddr,
+    port: u16,
+    request: &[u8],
+    body: Body,
+    wait_close: bool,
+) -> Result<Exchange, String> {
+    exchange_on(
+        Connection::open_from(source, port)?,
+        request,
+        body,
+        wait_close,
+    )
+}
+
+/// One request on a new `connection`, and its response (see [`exchange`]).
+fn exchange_on(
+    mut connection: Connection,
+    request: &[u8],
+    body: Body,
+    wait_close: bool,
+) -> Result<Exchange, String> {
     connection.send(request)?;
     let first_chunk = connection.first_chunk(FIRST_BYTE_TIMEOUT)?;
     let response = connection.response(body)?;

@@ -42,20 +42,33 @@ pub fn redirect_location(ports: &Ports) -> String {
 /// The config of stages 16 and 17 (a [`crate::stages::ConfigWriter`]): the grader's
 /// `public/xps_config.json`, moved to `ports` unless they are the course's. Returns its path.
 pub fn graders(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
-    let target = path(layout, ports);
     if is_course(ports) {
-        return Ok(target);
+        return Ok(path(layout, ports));
     }
+    let config = graders_json(layout, ports)?;
+    write(layout, "xps_config.json", &config)
+}
+
+/// The grader's config as JSON, moved to `ports` (unchanged on the course's ports), for the
+/// later stages' configs, which add routes to it.
+pub fn graders_json(layout: &Layout, ports: &Ports) -> Result<Value> {
     let original = layout.config_path();
     let text = fs::read_to_string(&original)
         .with_context(|| format!("cannot read {}", original.display()))?;
     let mut config: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", original.display()))?;
     move_ports(&mut config, ports);
+    Ok(config)
+}
+
+/// Writes `config` as `<tmp>/config/<name>` (next to `public/`, see the module doc) and returns
+/// its path.
+pub fn write(layout: &Layout, name: &str, config: &Value) -> Result<PathBuf> {
+    let target = layout.root().join("config").join(name);
     if let Some(dir) = target.parent() {
         fs::create_dir_all(dir)?;
     }
-    let text = serde_json::to_string_pretty(&config)?;
+    let text = serde_json::to_string_pretty(config)?;
     fs::write(&target, text).with_context(|| format!("cannot write {}", target.display()))?;
     Ok(target)
 }
