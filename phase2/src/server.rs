@@ -141,18 +141,19 @@ fn describe_ip_lists(config: &Config, enforced: bool) {
                 );
                 continue;
             }
-            let mut rule = Vec::new();
-            if !lists.whitelist.is_empty() {
-                rule.push(format!("only {}", join(&lists.whitelist)));
-            }
-            if !lists.blacklist.is_empty() {
-                rule.push(format!("never {}", join(&lists.blacklist)));
-            }
-            phase1::info!(
-                "http://{at}{} lets in {} (others get 403)",
-                route.req_path,
-                rule.join(", and ")
-            );
+            let rule = match (lists.whitelist.is_empty(), lists.blacklist.is_empty()) {
+                (true, _) => format!("answers 403 to {}", join(&lists.blacklist)),
+                (false, true) => format!(
+                    "admits only {}; 403 for everyone else",
+                    join(&lists.whitelist)
+                ),
+                (false, false) => format!(
+                    "admits only {} except {}; 403 for everyone else",
+                    join(&lists.whitelist),
+                    join(&lists.blacklist)
+                ),
+            };
+            phase1::info!("http://{at}{} {rule}", route.req_path);
         }
     }
 }
