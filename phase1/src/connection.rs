@@ -23,6 +23,7 @@
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::sys::epoll::EpollFlags;
@@ -31,7 +32,7 @@ use socket2::Socket;
 
 use crate::buffer::BufferList;
 use crate::constants::{MAX_SEND_SLICES, READ_CHUNK_SIZE};
-use crate::core::{ConnectionId, Core, EventId, ListenerId};
+use crate::core::{ConnectionId, Core, EventId, ListenerId, SessionId};
 use crate::event_loop::Target;
 use crate::pipe::{self, End, Owner, Side};
 use crate::profile::{Output, Reply, Trigger};
@@ -56,6 +57,27 @@ pub struct Connection {
     /// Stage 9: the connection is on the core's ready list (see [`handle_connections`]).
     queued: bool,
     event: EventId,
+    /// How this connection is getting on, for the timeouts of stage 21 (see [`Progress`]).
+    pub(crate) progress: Progress,
+    /// A session that has finished with this client but still watches it until everything
+    /// queued for it has left (see `session::settle`); forgotten with the connection.
+    pub(crate) lingering: Option<SessionId>,
+}
+
+/// When a connection last moved bytes. A timeout asks "how long since this side did anything?",
+/// which the core answers without any scan: each successful `recv` and `send` notes the time
+/// (one cheap clock read), and a timer that fires compares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// When the connection was established: at accept for a client, at the first sign of life
+    /// (writable, or a byte received) for an upstream. `None` while an upstream still connects.
+    pub connected_at: Option<Instant>,
+    /// The last `recv` that returned bytes.
+    pub last_recv: Option<Instant>,
+    /// The last `send` (or `sendfile`) that the kernel took bytes from.
+    pub last_send: Option<Instant>,
+    /// Bytes received so far.
+    pub received: u64,
 }
 
 impl Connection {
@@ -102,6 +124,12 @@ pub fn create(
         write_ready: false,
         queued: false,
         event: EventId::default(),
+        progress: Progress {
+            // An accepted client is connected already; an upstream is only connecting.
+            connected_at: listener.map(|_| Instant::now()),
+            ..Progress::default()
+        },
+        lingering: None,
     });
     let registered = {
         let conn = &core.connections[id];
@@ -159,6 +187,9 @@ fn destroy(core: &mut Core, id: ConnectionId) {
         // The socket is closed when `conn` drops at the end of this block, which also removes it
         // from epoll.
         core.forget(conn.event);
+        if let Some(session) = conn.lingering {
+            crate::session::forget_lingering(core, session);
+        }
         core.counters.connections_closed += 1;
         crate::debug!("destroyed connection");
     }
@@ -178,6 +209,25 @@ pub fn kernel_unsent(core: &Core, id: ConnectionId) -> usize {
         return 0;
     }
     usize::try_from(queued).unwrap_or(0)
+}
+
+/// Bytes queued for this connection that its peer has not received: those still in the pipe
+/// towards it plus the kernel's send queue ([`kernel_unsent`]).
+pub fn unsent(core: &Core, id: ConnectionId) -> usize {
+    let Some(conn) = core.connections.get(id) else {
+        return 0;
+    };
+    let in_pipe = conn
+        .sink
+        .pipe
+        .and_then(|p| core.pipes.get(p))
+        .map_or(0, |p| p.len());
+    in_pipe + kernel_unsent(core, id)
+}
+
+/// How the connection is getting on (`None` once it is gone).
+pub fn progress(core: &Core, id: ConnectionId) -> Option<Progress> {
+    core.connections.get(id).map(|c| c.progress)
 }
 
 /// An epoll event for this connection.
@@ -222,6 +272,10 @@ pub fn on_event(core: &mut Core, id: ConnectionId, flags: EpollFlags) {
                 pipe::wake_end(core, me, Side::Source);
             }
             if output {
+                if let Some(conn) = core.connections.get_mut(id) {
+                    // The first EPOLLOUT of an upstream says its connect completed.
+                    conn.progress.connected_at.get_or_insert_with(Instant::now);
+                }
                 if let Some(end) = core.end_mut(me, Side::Sink) {
                     end.ready = true;
                 }
@@ -408,6 +462,12 @@ pub fn on_source_ready(core: &mut Core, id: ConnectionId) {
         }
         Ok(n) => {
             core.counters.bytes_received += n as u64;
+            if let Some(conn) = core.connections.get_mut(id) {
+                let now = Instant::now();
+                conn.progress.last_recv = Some(now);
+                conn.progress.received += n as u64;
+                conn.progress.connected_at.get_or_insert(now);
+            }
             let bytes = core.read_buffer[..n].to_vec();
             pipe::write(core, pipe_id, bytes);
         }
@@ -450,6 +510,11 @@ pub fn on_sink_ready(core: &mut Core, id: ConnectionId) {
         }
         Ok(n) => {
             core.counters.bytes_sent += n as u64;
+            if n > 0 {
+                if let Some(conn) = core.connections.get_mut(id) {
+                    conn.progress.last_send = Some(Instant::now());
+                }
+            }
             pipe::consume(core, pipe_id, n);
         }
         Err(Errno::EAGAIN) => {

@@ -41,10 +41,13 @@ pub mod upstream;
 pub use crate::core::{
     ConnectionId, Core, Counters, EventId, FileId, ListenerId, PipeId, SessionId,
 };
+pub use crate::connection::Progress;
 pub use crate::file::BodySource;
 pub use crate::listener::PortRole;
 pub use crate::profile::{EventLookup, Output, Reply, SocketMode, StageProfile, Trigger};
-pub use crate::session::{ClientInfo, SessionCtx, SessionError, SessionFactory, SessionHandler};
+pub use crate::session::{
+    ClientInfo, SessionCtx, SessionError, SessionFactory, SessionHandler, SessionProgress,
+};
 pub use crate::stop::StopHandle;
 pub use crate::timer::TimerKind;
 

@@ -10,6 +10,7 @@ use crate::core::{Core, Counters, SessionId};
 use crate::file::{self, BodySource};
 use crate::pipe::{self, Owner, Role};
 use crate::timer::{TimerKind, Timers};
+use crate::connection::Progress;
 use crate::{connection, upstream};
 
 /// Who the client is and where it came in.
@@ -126,6 +127,18 @@ impl std::fmt::Display for SessionError {
 
 impl std::error::Error for SessionError {}
 
+/// How a session's peers are getting on (see [`SessionCtx::progress`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionProgress {
+    /// The client connection's progress; `None` once it is gone.
+    pub client: Option<Progress>,
+    /// Bytes queued for the client that it has not received (see
+    /// [`SessionCtx::client_unsent`]).
+    pub client_unsent: u64,
+    /// The upstream connection's progress, while the session has one.
+    pub upstream: Option<Progress>,
+}
+
 /// What a handler can do, during one call.
 pub struct SessionCtx<'a> {
     pub(super) core: &'a mut Core,
@@ -180,13 +193,25 @@ impl SessionCtx<'_> {
         let Some(session) = self.core.sessions.get(self.id) else {
             return 0;
         };
-        let in_pipe = session
-            .client_source
-            .pipe
-            .and_then(|p| self.core.pipes.get(p))
-            .map_or(0, |p| p.len());
-        let in_kernel = connection::kernel_unsent(self.core, session.client);
-        (in_pipe + in_kernel) as u64
+        connection::unsent(self.core, session.client) as u64
+    }
+
+    /// How the client (and the upstream, while there is one) are getting on: when each last
+    /// received or sent bytes, when the upstream connected, and what still waits for the
+    /// client. The timeouts of stage 21 read it when their timer fires, to tell a peer that
+    /// stalled from one that made progress since the timer was armed. `client` is `None` once
+    /// the client connection is gone.
+    pub fn progress(&self) -> SessionProgress {
+        let Some(session) = self.core.sessions.get(self.id) else {
+            return SessionProgress::default();
+        };
+        SessionProgress {
+            client: connection::progress(self.core, session.client),
+            client_unsent: connection::unsent(self.core, session.client) as u64,
+            upstream: session
+                .upstream
+                .and_then(|up| connection::progress(self.core, up)),
+        }
     }
 
     /// The core's running totals (connections, bytes), for metrics.
@@ -348,6 +373,31 @@ impl SessionCtx<'_> {
                 Owner::Session(id, Role::Upstream),
                 pipe::Side::Sink,
             );
+        }
+    }
+
+    /// Drop the upstream opened by [`SessionCtx::proxy`] now: its connection is closed at once,
+    /// whatever it still had to send or receive (a connect that never completes, an upstream
+    /// that stopped answering), and none of its handler callbacks will come. The client is not
+    /// touched: what was already queued for it stays queued, and the handler decides what comes
+    /// next (a 504, a close, or another upstream with a new [`SessionCtx::proxy`]). Client bytes
+    /// that arrive afterwards are dropped, as after [`SessionCtx::close`].
+    pub fn abort_upstream(&mut self) {
+        let id = self.id;
+        let Some(session) = self.session() else {
+            return;
+        };
+        let upstream = session.upstream.take();
+        session.upstream_bytes = 0;
+        if session.input == Input::Relay {
+            session.input = Input::Ignore;
+            session.client_sink.ready = true;
+        }
+        pipe::detach(self.core, Owner::Session(id, Role::Upstream), pipe::Side::Source);
+        pipe::detach(self.core, Owner::Session(id, Role::Upstream), pipe::Side::Sink);
+        if let Some(up) = upstream {
+            crate::debug!("dropping the upstream");
+            connection::close(self.core, up, false);
         }
     }
 

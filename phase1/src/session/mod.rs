@@ -70,7 +70,9 @@ mod handler;
 
 use std::time::Instant;
 
-pub use handler::{ClientInfo, SessionCtx, SessionError, SessionFactory, SessionHandler};
+pub use handler::{
+    ClientInfo, SessionCtx, SessionError, SessionFactory, SessionHandler, SessionProgress,
+};
 
 use crate::connection;
 use crate::core::{ConnectionId, Core, FileId, PipeId, SessionId};
@@ -99,6 +101,9 @@ pub struct Session {
     pub(crate) upstream_bytes: u64,
     pub(crate) file: Option<FileId>,
     pub(crate) closing: bool,
+    /// Finished, detached from every pipe, but kept while its send timer watches the client
+    /// take what is still queued for it (see [`settle`]).
+    pub(crate) lingering: bool,
     pub(crate) aborting: bool,
     /// Close with a reset (RST) rather than an orderly end of stream.
     pub(crate) resetting: bool,
@@ -163,6 +168,7 @@ pub fn create(
         upstream_bytes: 0,
         file: None,
         closing: false,
+        lingering: false,
         aborting: false,
         resetting: false,
         file_failed: false,
@@ -226,12 +232,24 @@ fn with_handler(
 }
 
 /// Carry out an abort, or finish a close once nothing more will be queued for the client.
+///
+/// # Lingering
+///
+/// A session that has queued its last byte normally goes at once: its pipes close behind the
+/// bytes and the client connection closes when they have left. But a client that stopped reading
+/// would then hold its connection, and what is queued for it, for ever, with nobody left to time
+/// it out. So a session whose handler armed a [`TimerKind::Send`](crate::TimerKind::Send) timer
+/// *lingers* instead: it lets go of every pipe (so the close proceeds exactly as before) but
+/// stays in the core's map with its timers, its handler and the id of its client. Its timer can
+/// then still reset the client; once no timer is armed it goes, and if the client connection
+/// closes first (everything delivered) it goes with it.
 fn settle(core: &mut Core, id: SessionId) {
     let Some(session) = core.sessions.get(id) else {
         return;
     };
     if session.aborting {
         let (client, reset) = (session.client, session.resetting);
+        forget_lingering_of(core, client);
         destroy(core, id);
         if reset {
             connection::reset(core, client);
@@ -239,7 +257,48 @@ fn settle(core: &mut Core, id: SessionId) {
             connection::close(core, client, false);
         }
     } else if session.closing && session.file.is_none() {
-        destroy(core, id);
+        let watched = session.timers.get(crate::TimerKind::Send).is_some();
+        let client = session.client;
+        if session.lingering && !watched {
+            destroy(core, id);
+        } else if !session.lingering && watched && core.connections.contains_key(client) {
+            linger(core, id, client);
+        } else if !session.lingering {
+            destroy(core, id);
+        }
+    }
+}
+
+/// Let go of every pipe but stay, watching the client (see [`settle`]).
+fn linger(core: &mut Core, id: SessionId, client: ConnectionId) {
+    for role in [Role::Client, Role::Upstream, Role::File] {
+        for side in [Side::Source, Side::Sink] {
+            pipe::detach(core, Owner::Session(id, role), side);
+        }
+    }
+    if let Some(session) = core.sessions.get_mut(id) {
+        session.lingering = true;
+        session.input = Input::Ignore;
+        session.upstream = None;
+    }
+    if let Some(conn) = core.connections.get_mut(client) {
+        conn.lingering = Some(id);
+    }
+    crate::debug!("session lingers until its client has taken everything");
+}
+
+/// The client of a lingering session closed: the session has nothing left to watch.
+pub(crate) fn forget_lingering(core: &mut Core, id: SessionId) {
+    if core.sessions.get(id).is_some_and(|s| s.lingering) {
+        core.sessions.remove(id);
+        crate::debug!("destroyed lingering session");
+    }
+}
+
+/// The client is about to be closed by its session: it no longer points at it.
+fn forget_lingering_of(core: &mut Core, client: ConnectionId) {
+    if let Some(conn) = core.connections.get_mut(client) {
+        conn.lingering = None;
     }
 }
 
