@@ -133,7 +133,12 @@ enum Top {
 #[derive(Debug, Default)]
 pub struct Timers {
     heap: BinaryHeap<Entry>,
+    /// The heap size at which dead entries are swept out (see [`Timers::next`]).
+    sweep_at: usize,
 }
+
+/// The heap is never swept below this many entries: a sweep then costs next to nothing anyway.
+const MIN_SWEEP: usize = 4096;
 
 impl Timers {
     /// An empty set of timers.
@@ -176,7 +181,17 @@ impl Timers {
     }
 
     /// The earliest deadline that will really fire, dropping dead entries on the way.
+    ///
+    /// Dead entries (a cancelled timer, a session that ended) normally wait in the heap until
+    /// their deadline comes up. A busy server arms and cancels a header timer on every
+    /// connection, so that could be hundreds of thousands of entries waiting seconds for nothing.
+    /// Whenever the heap has doubled since the last sweep, every dead entry is swept out in one
+    /// pass: O(1) per entry pushed, on average, and the heap stays within twice the live timers.
     pub fn next(&mut self, sessions: &mut impl TimerOwners) -> Option<Instant> {
+        if self.heap.len() > self.sweep_at.max(MIN_SWEEP) {
+            self.sweep(sessions);
+            self.sweep_at = 2 * self.heap.len();
+        }
         match self.settle_top(sessions) {
             Top::Empty => None,
             Top::Live(at) => Some(at),
@@ -200,6 +215,25 @@ impl Timers {
             }
             _ => None,
         }
+    }
+
+    /// Remove every entry that can no longer fire: its session is gone, a newer entry replaced
+    /// it, or its timer was cancelled (whose slot then forgets it had an entry).
+    fn sweep(&mut self, sessions: &mut impl TimerOwners) {
+        self.heap.retain(|entry| {
+            let Some(timers) = sessions.timers_of(entry.session) else {
+                return false;
+            };
+            let slot = &mut timers.slots[entry.kind.index()];
+            if slot.queued != Some(entry.at) {
+                return false;
+            }
+            if slot.at.is_none() {
+                slot.queued = None;
+                return false;
+            }
+            true
+        });
     }
 
     /// Drop or re-queue entries at the top until the top is a live deadline (or none is left).
@@ -352,6 +386,34 @@ mod tests {
             "fires once, at the earlier time"
         );
         assert!(timers.is_empty(), "every dead entry was dropped");
+    }
+
+    #[test]
+    fn dead_entries_are_swept_once_the_heap_doubles() {
+        let mut map = Map::with_key();
+        let mut timers = Timers::new();
+        let t0 = Instant::now();
+        let keep = map.insert(Default::default());
+        timers.set(&mut map[keep], keep, TimerKind::Send, t0 + Duration::from_secs(60));
+        // Sessions that armed a header timer and ended, or cancelled it: all dead.
+        for i in 0..3 * MIN_SWEEP as u64 {
+            let s = map.insert(Default::default());
+            timers.set(&mut map[s], s, TimerKind::Header, t0 + Duration::from_secs(10 + i));
+            if i % 2 == 0 {
+                map.remove(s);
+            } else {
+                Timers::cancel(&mut map[s], TimerKind::Header);
+            }
+        }
+        assert_eq!(timers.next(&mut map), Some(t0 + Duration::from_secs(60)));
+        assert_eq!(timers.len(), 1, "only the live entry is left");
+        // A cancelled slot forgot its swept entry: arming it again fires.
+        let s = map.keys().find(|&k| k != keep).unwrap();
+        timers.set(&mut map[s], s, TimerKind::Header, t0 + Duration::from_millis(1));
+        assert_eq!(
+            expired(&mut timers, &mut map, t0 + Duration::from_millis(5)),
+            vec![(s, TimerKind::Header)]
+        );
     }
 
     #[test]

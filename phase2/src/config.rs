@@ -8,18 +8,20 @@
 //! (`workers`, `gzip_level`, ...) are ignored and missing lists are empty; unlike it, a config that
 //! cannot work is refused at start-up with a message naming the file and the place.
 //!
-//! One top-level key is ours, not the course's: `keep_alive_timeout_ms` (an extension key, see
-//! [`Config::keep_alive_timeout`]), read only by `expserver`.
+//! Six top-level keys are ours, not the course's: the timeouts of stage 21
+//! (`client_header_timeout_ms`, ..., `keep_alive_timeout_ms`; extension keys, see
+//! [`crate::timeouts`]), read by `stage21_timeouts` and `expserver` and ignored by the stages
+//! before.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::http::StatusCode;
 use crate::ip_filter::{IpLists, IpRange};
+use crate::timeouts::Timeouts;
 
 /// The config `expserver` runs when it is given none: the course's four servers, with the file
 /// server on the repository's `public/` folder (relative to the working directory) and directory
@@ -48,10 +50,6 @@ pub const DEFAULT_CONFIG_JSON: &str = r#"{
   ]
 }
 "#;
-
-/// The longest `keep_alive_timeout_ms` accepted: one hour. Anything longer is more likely a
-/// value in the wrong unit than a wish.
-pub const MAX_KEEP_ALIVE_TIMEOUT_MS: i64 = 3_600_000;
 
 /// A config that could not be loaded: where, and what is wrong, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,11 +83,11 @@ pub struct Config {
     pub server_name: String,
     /// Worker threads (stage 23); 1 when absent.
     pub workers: usize,
-    /// `keep_alive_timeout_ms`, an **extension key** (not in the course's schema): how long
-    /// `expserver` keeps an idle persistent connection open waiting for the next request. `None`
-    /// when absent (the server's default applies); `0` turns keep-alive off. Only `expserver`
-    /// reads it; the course stages close after every response and ignore it.
-    pub keep_alive_timeout: Option<Duration>,
+    /// The six timeouts of stage 21 (**extension keys**, not in the course's schema), defaults
+    /// for those absent. Only `stage21_timeouts` and `expserver` use them;
+    /// `keep_alive_timeout_ms` only `expserver`, the one server that keeps connections alive
+    /// (`0` there turns keep-alive off).
+    pub timeouts: Timeouts,
     pub servers: Vec<Server>,
 }
 
@@ -198,8 +196,6 @@ struct RawConfig {
     server_name: Option<String>,
     #[serde(default)]
     workers: Option<i64>,
-    #[serde(default)]
-    keep_alive_timeout_ms: Option<i64>,
     servers: Option<Vec<RawServer>>,
 }
 
@@ -270,6 +266,9 @@ impl Config {
     /// Parse and check config text; `file` names it in errors.
     pub fn from_json(text: &str, file: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = serde_json::from_str(text).map_err(|e| json_error(file, &e))?;
+        // The timeouts are read from the plain JSON, to tell "1.5" from "-1" from "1e9".
+        let top: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| json_error(file, &e))?;
         let cwd = std::env::current_dir().map_err(|e| ConfigError {
             file: file.to_string(),
             line: None,
@@ -277,7 +276,7 @@ impl Config {
             message: format!("cannot find the working directory to resolve dir_path: {e}"),
         })?;
         let check = Checker { file, cwd: &cwd };
-        check.config(raw)
+        check.config(raw, &top)
     }
 
     /// Every distinct listener of every server, in order of first appearance
@@ -375,7 +374,7 @@ impl Checker<'_> {
         }
     }
 
-    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+    fn config(&self, raw: RawConfig, top: &serde_json::Value) -> Result<Config, ConfigError> {
         let servers = raw
             .servers
             .ok_or_else(|| self.error("top level", "\"servers\" is missing"))?;
@@ -387,17 +386,11 @@ impl Checker<'_> {
             Some(n) if (1..=1024).contains(&n) => n as usize,
             Some(n) => return Err(self.error("workers", format!("{n} is not between 1 and 1024"))),
         };
-        let keep_alive_timeout = match raw.keep_alive_timeout_ms {
-            None => None,
-            Some(ms) if (0..=MAX_KEEP_ALIVE_TIMEOUT_MS).contains(&ms) => {
-                Some(Duration::from_millis(ms as u64))
+        let timeouts = match top.as_object() {
+            Some(top) => {
+                Timeouts::from_json(top).map_err(|(key, message)| self.error(&key, message))?
             }
-            Some(ms) => {
-                return Err(self.error(
-                    "keep_alive_timeout_ms",
-                    format!("{ms} is not between 0 and {MAX_KEEP_ALIVE_TIMEOUT_MS}"),
-                ))
-            }
+            None => Timeouts::default(),
         };
         let servers = servers
             .into_iter()
@@ -408,7 +401,7 @@ impl Checker<'_> {
             path: None,
             server_name: raw.server_name.unwrap_or_else(|| "eXpServer".to_string()),
             workers,
-            keep_alive_timeout,
+            timeouts,
             servers,
         })
     }
@@ -585,6 +578,7 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// The grader's config, byte for byte in content (spec §0).
     const GRADER: &str = include_str!("../../public/xps_config.json");
@@ -747,19 +741,19 @@ mod tests {
     }
 
     #[test]
-    fn keep_alive_timeout_extension_key() {
+    fn timeout_extension_keys() {
         let servers = r#""servers": [{"listeners": [{"host": "127.0.0.1", "port": 1}]}]"#;
-        assert_eq!(load(&format!("{{{servers}}}")).keep_alive_timeout, None);
+        assert_eq!(load(&format!("{{{servers}}}")).timeouts, Timeouts::DEFAULT);
         let config = load(&format!("{{\"keep_alive_timeout_ms\": 300, {servers}}}"));
-        assert_eq!(config.keep_alive_timeout, Some(Duration::from_millis(300)));
-        let config = load(&format!("{{\"keep_alive_timeout_ms\": 0, {servers}}}"));
-        assert_eq!(config.keep_alive_timeout, Some(Duration::ZERO));
-        for bad in ["-1", "3600001"] {
-            let error = load_err(&format!("{{\"keep_alive_timeout_ms\": {bad}, {servers}}}"));
-            assert!(
-                error.message.starts_with("keep_alive_timeout_ms: "),
-                "{error}"
-            );
+        assert_eq!(config.timeouts.keep_alive, Duration::from_millis(300));
+        let config = load(&format!("{{\"send_timeout_ms\": 0, {servers}}}"));
+        assert_eq!(config.timeouts.send, Duration::ZERO);
+        for key in Timeouts::KEYS {
+            for bad in ["-1", "3600001", "2.5"] {
+                let error = load_err(&format!("{{\"{key}\": {bad}, {servers}}}"));
+                assert!(error.message.starts_with(&format!("{key}: ")), "{error}");
+                assert_eq!(error.file, "test.json");
+            }
         }
     }
 

@@ -11,7 +11,8 @@
 //! - [`mime`]: the `Content-Type` of a file;
 //! - [`directory`]: the HTML listing of a folder (stage 17);
 //! - [`session`]: the HTTP session plugged into the phase-1 core (the connection, the dispatch to
-//!   a route's action, one file per action), and [`server`] to start one.
+//!   a route's action, one file per action), and [`server`] to start one;
+//! - [`timeouts`]: stage 21's six timeouts as the config gives them (the session arms them).
 
 mod beneath;
 pub mod config;
@@ -22,3 +23,4 @@ pub mod mime;
 pub mod resolve;
 pub mod server;
 pub mod session;
+pub mod timeouts;

@@ -5,7 +5,8 @@
 //!
 //! Unlike the course stages it keeps connections alive (HTTP/1.1 persistent connections, see
 //! `phase2::session`), which the config's extension key `keep_alive_timeout_ms` tunes (`0` turns
-//! it off).
+//! it off), and it has stage 21's timeouts (`phase2::timeouts`), with their defaults unless the
+//! config sets them.
 
 use std::path::PathBuf;
 
@@ -34,14 +35,13 @@ fn run() -> anyhow::Result<()> {
             Config::embedded_default()?
         }
     };
-    let keep_alive = match config.keep_alive_timeout {
-        Some(timeout) if timeout.is_zero() => None,
-        Some(timeout) => Some(KeepAlive {
-            idle_timeout: timeout,
+    // `keep_alive_timeout_ms`: 0 allows no idle time at all, which is keep-alive off.
+    let keep_alive = phase2::timeouts::enabled(config.timeouts.keep_alive).map(|idle_timeout| {
+        KeepAlive {
+            idle_timeout,
             ..KeepAlive::default()
-        }),
-        None => Some(KeepAlive::default()),
-    };
+        }
+    });
     match keep_alive {
         Some(keep_alive) => phase1::info!(
             "keep-alive on: idle connections close after {} ms, at most {} requests each",
