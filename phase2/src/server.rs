@@ -47,6 +47,21 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
     core.set_resolve_once(true);
     describe(&config);
     describe_ip_lists(&config, options.ip_lists);
+    if options.timeouts {
+        let t = &config.timeouts;
+        let ms = |d: std::time::Duration| match d.as_millis() {
+            0 => "off".to_string(),
+            n => format!("{n} ms"),
+        };
+        phase1::info!(
+            "timeouts: header {}, body {}, send {}, upstream connect {}, upstream {}",
+            ms(t.client_header),
+            ms(t.client_body),
+            ms(t.send),
+            ms(t.upstream_connect),
+            ms(t.upstream)
+        );
+    }
     let listeners = config.all_listeners();
     let site = Arc::new(Site::Config(Arc::new(config)));
     for listener in listeners {

@@ -295,6 +295,17 @@ pub const STAGES: &[Stage] = &[
         checks: Checks::Grader(http::stage18),
         demo: None,
     },
+    Stage {
+        id: "21",
+        title: "timeouts",
+        binary: Some("stage21_timeouts"),
+        kind: ServerKind::Config,
+        // The checks put their own upstream (silent, or unreachable) on the upstream port.
+        helpers: &[],
+        config: Some(checks::timeouts::config),
+        checks: Checks::Grader(checks::timeouts::stage21),
+        demo: None,
+    },
 ];
 
 /// Finds a stage by its name ("5b" and "5-b" both work).
@@ -339,9 +350,9 @@ mod tests {
 
     #[test]
     fn stage_lists_are_written_as_ranges() {
-        assert_eq!(list(Stage::has_checks), "1, 3-18");
+        assert_eq!(list(Stage::has_checks), "1, 3-18, 21");
         assert_eq!(list(|s| s.demo.is_some()), "7-10");
         assert_eq!(list(|s| !s.has_checks()), "0, 2, 5b");
-        assert_eq!(list(|_| true), "0-18, 5b");
+        assert_eq!(list(|_| true), "0-18, 21, 5b");
     }
 }

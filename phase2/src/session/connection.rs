@@ -29,8 +29,15 @@
 //!   the file is queued the session asks the core to offer them again
 //!   ([`SessionCtx::resume_input`]). Answers therefore leave in request order, never mixed.
 //! - An idle connection is closed after [`KeepAlive::idle_timeout`] through the session timer
-//!   (the "keep-alive timer" section below, the only code here that uses it), and one
-//!   connection answers at most [`KeepAlive::max_requests`] requests.
+//!   (the "keep-alive timer" section below), and one connection answers at most
+//!   [`KeepAlive::max_requests`] requests.
+//!
+//! # Timeouts (stage 21 and the finished server)
+//!
+//! With [`Options::timeouts`] the session also arms stage 21's timers: the request head, a
+//! forwarded body, the client taking its answer, the upstream connecting and answering.
+//! `timeouts.rs` arms them and decides what an expired one means; the "stage 21's timeouts"
+//! section below carries that out (408, 504, close, or reset).
 //! - The client socket gets `TCP_NODELAY`: with answers back to back, Nagle's algorithm would
 //!   hold the tail of each one until the client acknowledged the bytes before it, and clients
 //!   delay that acknowledgement (40 ms on Linux) while waiting for the tail.
@@ -47,9 +54,11 @@ use std::time::Instant;
 use phase1::{BodySource, ClientInfo, SessionCtx, SessionHandler, TimerKind};
 
 use super::route::{self, Outcome};
+use super::timeouts::{Expiry, Watch};
 use super::{KeepAlive, Options, Site, MAX_DROPPED_BODY};
 use crate::config::Listener;
 use crate::http::{Framing, Parse, Reply, Request, RequestParser, StatusCode};
+use crate::timeouts::Timeouts;
 
 /// One client's HTTP session.
 pub struct HttpSession {
@@ -82,6 +91,11 @@ pub struct HttpSession {
     held_body: Vec<u8>,
     /// `TCP_NODELAY` is on (set once the connection is first kept).
     nodelay: bool,
+    /// Bytes that followed the current request's head in the client pipe when it was complete
+    /// (the start of its body, for a proxied request).
+    after_head: usize,
+    /// Stage 21's timeouts (`timeouts.rs`); all off before stage 21.
+    watch: Watch,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +113,10 @@ enum State {
 impl HttpSession {
     /// A session for a client accepted on `listener` (a config listener, from stage 16 on).
     pub fn new(site: Arc<Site>, options: Options, listener: Option<Listener>) -> HttpSession {
+        let limits = options.timeouts.then(|| match &*site {
+            Site::Config(config) => config.timeouts,
+            Site::Folder(_) => Timeouts::DEFAULT,
+        });
         HttpSession {
             site,
             options,
@@ -115,6 +133,8 @@ impl HttpSession {
             held: Vec::new(),
             held_body: Vec::new(),
             nodelay: false,
+            after_head: 0,
+            watch: Watch::new(limits),
         }
     }
 
@@ -150,10 +170,17 @@ impl HttpSession {
 
     /// Feed the parser; dispatch a complete head.
     fn read_head(&mut self, ctx: &mut SessionCtx<'_>, data: &[u8]) -> usize {
+        if self.parser.consumed() == 0 {
+            // The first byte of a request: its head is due within the header timeout (the first
+            // request's clock started at the accept already).
+            self.watch.request_begins(ctx);
+        }
         match self.parser.feed(data) {
             // The parser keeps what it needs, so every byte is consumed.
             Ok(Parse::Partial) => data.len(),
             Ok(Parse::Complete { request, used }) => {
+                self.watch.head_done(ctx);
+                self.after_head = data.len() - used;
                 if self.client_eof {
                     self.held_body = data[used..].to_vec();
                 }
@@ -168,6 +195,7 @@ impl HttpSession {
                 }
             }
             Err(error) => {
+                self.watch.head_done(ctx);
                 phase1::debug!("bad request from {}: {error}", ctx.client().peer);
                 self.reject(ctx, error.status());
                 data.len()
@@ -228,6 +256,14 @@ impl HttpSession {
                 phase1::debug!("{} -> upstream {upstream}", request.request_line);
                 self.request_line = request.request_line.clone();
                 self.state = State::Proxying;
+                let body_left = if self.client_eof {
+                    Some(0) // the client sent all it will send
+                } else if request.headers.contains("Transfer-Encoding") {
+                    None
+                } else {
+                    Some(request.body_len.saturating_sub(self.after_head as u64))
+                };
+                self.watch.proxied(ctx, body_left);
             }
             Err(error) => {
                 phase1::warn!("upstream {upstream} unreachable: {error}");
@@ -255,6 +291,7 @@ impl HttpSession {
             (true, _) => None,
         };
         ctx.send(reply.render(self.options.responses, !request.is_head(), connection));
+        self.watch.answer_queued(ctx);
         if self.keep {
             self.body_left = request.body_len;
         }
@@ -341,17 +378,51 @@ impl HttpSession {
     fn reject(&mut self, ctx: &mut SessionCtx<'_>, status: StatusCode) {
         let bytes = Reply::error(status).render(self.options.responses, true, Some("close"));
         ctx.send(bytes);
+        self.watch.answer_queued(ctx);
         ctx.close();
         self.state = State::Closing;
     }
 
+    // ---- Stage 21's timeouts ---------------------------------------------------------------
+    //
+    // `timeouts.rs` decides what an expired timer means; this carries it out.
+
+    /// A stage-21 timer expired.
+    fn timed_out(&mut self, ctx: &mut SessionCtx<'_>, kind: TimerKind) {
+        let busy = self.state != State::ReadingHead;
+        match self.watch.expired(ctx, kind, busy) {
+            Expiry::Nothing => {}
+            Expiry::RequestTimeout => {
+                if self.state == State::ReadingHead {
+                    phase1::debug!("request head from {} timed out", ctx.client().peer);
+                    self.reject(ctx, StatusCode::REQUEST_TIMEOUT);
+                }
+            }
+            Expiry::Close => {
+                ctx.abort_upstream();
+                ctx.close();
+                self.state = State::Closing;
+            }
+            Expiry::Reset => {
+                ctx.abort_upstream();
+                ctx.reset();
+                self.state = State::Closing;
+            }
+            Expiry::GatewayTimeout => {
+                phase1::warn!("upstream timed out: {}", self.request_line);
+                ctx.abort_upstream();
+                self.reject(ctx, StatusCode::GATEWAY_TIMEOUT);
+            }
+        }
+    }
+
     // ---- The keep-alive timer --------------------------------------------------------------
     //
-    // The only code that uses phase 1's session timers (`SessionCtx::set_timer` with
-    // `TimerKind::KeepAlive`, and `SessionHandler::on_timer`). It is armed when a connection goes idle and not moved
-    // while requests come and go (that would queue a timer per request); when it fires on a busy
-    // connection, or on one idle for less than the timeout, it is re-armed or left for the next
-    // idle spell.
+    // Uses phase 1's session timers (`SessionCtx::set_timer` with `TimerKind::KeepAlive`, and
+    // `SessionHandler::on_timer`), as stage 21's timeouts do (`timeouts.rs`). It is armed when a
+    // connection goes idle and not moved while requests come and go (that would queue a timer
+    // per request); when it fires on a busy connection, or on one idle for less than the
+    // timeout, it is re-armed or left for the next idle spell.
 
     /// A kept connection has just become idle: note since when, and arm the timer if it is not.
     fn start_idle_timer(&mut self, ctx: &mut SessionCtx<'_>, keep_alive: KeepAlive) {
@@ -389,6 +460,11 @@ impl HttpSession {
 }
 
 impl SessionHandler for HttpSession {
+    /// A new client: with timeouts, its first request head is due from now.
+    fn on_start(&mut self, ctx: &mut SessionCtx<'_>) {
+        self.watch.request_begins(ctx);
+    }
+
     fn on_client_data(&mut self, ctx: &mut SessionCtx<'_>, data: &[u8]) -> usize {
         self.take(ctx, data)
     }
@@ -423,10 +499,12 @@ impl SessionHandler for HttpSession {
         }
     }
 
-    /// The keep-alive timer (see `idle_timer_fired`); it is the only timer this session sets.
+    /// The keep-alive timer (see `idle_timer_fired`), or one of stage 21's (`timed_out`).
     fn on_timer(&mut self, ctx: &mut SessionCtx<'_>, kind: TimerKind) {
         if kind == TimerKind::KeepAlive {
             self.idle_timer_fired(ctx);
+        } else {
+            self.timed_out(ctx, kind);
         }
     }
 

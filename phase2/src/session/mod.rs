@@ -24,6 +24,7 @@
 //! | `listing.rs` | a folder without an index file: 404, or stage 17's HTML listing |
 //! | `upstream.rs` | the reverse-proxy action: the request head for the upstream |
 //! | `redirect.rs` | the redirect action |
+//! | `timeouts.rs` | stage 21: arming the timers, and what an expired one means |
 //!
 //! The bytes of every response come from [`crate::http::response`]; this module only says which
 //! response to send.
@@ -38,6 +39,7 @@ mod files;
 mod listing;
 mod redirect;
 pub mod route;
+mod timeouts;
 mod upstream;
 
 use std::path::PathBuf;
@@ -141,6 +143,10 @@ pub struct Options {
     /// a client the lists refuse gets 403 before the route does anything. `false` in stages
     /// 16-17, which read the lists and ignore them, as the course's stage 16 does.
     pub ip_lists: bool,
+    /// Stage 21's timeouts (header, body, send, upstream connect, upstream; see
+    /// `timeouts.rs`), with the durations the config gives ([`crate::timeouts::Timeouts`]).
+    /// `false` before stage 21: those stages wait for ever, as the course's do.
+    pub timeouts: bool,
 }
 
 impl Options {
@@ -161,11 +167,13 @@ impl Options {
             eager_read: false,
             pipe_threshold: phase1::constants::PIPE_THRESHOLD,
             ip_lists: false,
+            timeouts: false,
         }
     }
 
-    /// What `expserver` does: every stage's feature plus the speed-ups the course stages leave
-    /// out (keep-alive, small files inlined and cached, `sendfile`, eager reads, small pipes).
+    /// What `expserver` does: every stage's feature (timeouts included) plus the speed-ups the
+    /// course stages leave out (keep-alive, small files inlined and cached, `sendfile`, eager
+    /// reads, small pipes).
     pub fn expserver(keep_alive: Option<KeepAlive>) -> Options {
         Options {
             directories: Directories::List,
@@ -177,6 +185,7 @@ impl Options {
             eager_read: true,
             pipe_threshold: EXPSERVER_PIPE_THRESHOLD,
             ip_lists: true,
+            timeouts: true,
             ..Options::course()
         }
     }

@@ -12,6 +12,7 @@ pub mod flood;
 pub mod http;
 pub mod proxy;
 pub mod tcp;
+pub mod timeouts;
 pub mod udp;
 pub mod wire;
 
