@@ -38,10 +38,10 @@ pub mod stop;
 pub mod timer;
 pub mod upstream;
 
+pub use crate::connection::Progress;
 pub use crate::core::{
     ConnectionId, Core, Counters, EventId, FileId, ListenerId, PipeId, SessionId,
 };
-pub use crate::connection::Progress;
 pub use crate::file::BodySource;
 pub use crate::listener::PortRole;
 pub use crate::profile::{EventLookup, Output, Reply, SocketMode, StageProfile, Trigger};

@@ -394,11 +394,21 @@ mod tests {
         let mut timers = Timers::new();
         let t0 = Instant::now();
         let keep = map.insert(Default::default());
-        timers.set(&mut map[keep], keep, TimerKind::Send, t0 + Duration::from_secs(60));
+        timers.set(
+            &mut map[keep],
+            keep,
+            TimerKind::Send,
+            t0 + Duration::from_secs(60),
+        );
         // Sessions that armed a header timer and ended, or cancelled it: all dead.
         for i in 0..3 * MIN_SWEEP as u64 {
             let s = map.insert(Default::default());
-            timers.set(&mut map[s], s, TimerKind::Header, t0 + Duration::from_secs(10 + i));
+            timers.set(
+                &mut map[s],
+                s,
+                TimerKind::Header,
+                t0 + Duration::from_secs(10 + i),
+            );
             if i % 2 == 0 {
                 map.remove(s);
             } else {
@@ -409,7 +419,12 @@ mod tests {
         assert_eq!(timers.len(), 1, "only the live entry is left");
         // A cancelled slot forgot its swept entry: arming it again fires.
         let s = map.keys().find(|&k| k != keep).unwrap();
-        timers.set(&mut map[s], s, TimerKind::Header, t0 + Duration::from_millis(1));
+        timers.set(
+            &mut map[s],
+            s,
+            TimerKind::Header,
+            t0 + Duration::from_millis(1),
+        );
         assert_eq!(
             expired(&mut timers, &mut map, t0 + Duration::from_millis(5)),
             vec![(s, TimerKind::Header)]

@@ -70,7 +70,10 @@ fn progress_notes_when_the_client_last_sent_and_received() {
     assert_eq!(first.received, 5);
     assert_eq!(second.received, 10);
     let (recv1, recv2) = (first.last_recv.unwrap(), second.last_recv.unwrap());
-    assert!(recv2 >= recv1 + Duration::from_millis(25), "{recv1:?} {recv2:?}");
+    assert!(
+        recv2 >= recv1 + Duration::from_millis(25),
+        "{recv1:?} {recv2:?}"
+    );
     // The echo of "hello" went out between the two pieces.
     let sent = second.last_send.expect("the first echo was sent");
     assert!(sent >= recv1 && sent <= recv2);
@@ -100,8 +103,11 @@ struct GiveUp {
 
 impl SessionHandler for GiveUp {
     fn on_start(&mut self, ctx: &mut SessionCtx<'_>) {
-        ctx.proxy(&self.upstream.to_string(), b"GET / HTTP/1.0\r\n\r\n".to_vec())
-            .unwrap();
+        ctx.proxy(
+            &self.upstream.to_string(),
+            b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+        )
+        .unwrap();
         ctx.set_timer(
             TimerKind::UpstreamConnect,
             Instant::now() + Duration::from_millis(150),
@@ -111,7 +117,10 @@ impl SessionHandler for GiveUp {
         data.len()
     }
     fn on_timer(&mut self, ctx: &mut SessionCtx<'_>, _kind: TimerKind) {
-        let upstream = ctx.progress().upstream.expect("the upstream is still there");
+        let upstream = ctx
+            .progress()
+            .upstream
+            .expect("the upstream is still there");
         self.connected.set(Some(upstream.connected_at.is_some()));
         ctx.abort_upstream();
         assert!(!ctx.is_proxying());

@@ -124,7 +124,9 @@ fn parse_ms(value: &Value) -> Result<Duration, String> {
                     ))
                 }
             } else if number.as_i64().is_some() {
-                Err(format!("{shown} is negative; use 0 to turn the timeout off"))
+                Err(format!(
+                    "{shown} is negative; use 0 to turn the timeout off"
+                ))
             } else {
                 Err(format!(
                     "{shown} is not a whole number of milliseconds (write 1500, not 1.5)"

@@ -6,11 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::{Input, Session};
+use crate::connection::Progress;
 use crate::core::{Core, Counters, SessionId};
 use crate::file::{self, BodySource};
 use crate::pipe::{self, Owner, Role};
 use crate::timer::{TimerKind, Timers};
-use crate::connection::Progress;
 use crate::{connection, upstream};
 
 /// Who the client is and where it came in.
@@ -393,8 +393,16 @@ impl SessionCtx<'_> {
             session.input = Input::Ignore;
             session.client_sink.ready = true;
         }
-        pipe::detach(self.core, Owner::Session(id, Role::Upstream), pipe::Side::Source);
-        pipe::detach(self.core, Owner::Session(id, Role::Upstream), pipe::Side::Sink);
+        pipe::detach(
+            self.core,
+            Owner::Session(id, Role::Upstream),
+            pipe::Side::Source,
+        );
+        pipe::detach(
+            self.core,
+            Owner::Session(id, Role::Upstream),
+            pipe::Side::Sink,
+        );
         if let Some(up) = upstream {
             crate::debug!("dropping the upstream");
             connection::close(self.core, up, false);

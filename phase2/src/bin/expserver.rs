@@ -36,12 +36,11 @@ fn run() -> anyhow::Result<()> {
         }
     };
     // `keep_alive_timeout_ms`: 0 allows no idle time at all, which is keep-alive off.
-    let keep_alive = phase2::timeouts::enabled(config.timeouts.keep_alive).map(|idle_timeout| {
-        KeepAlive {
+    let keep_alive =
+        phase2::timeouts::enabled(config.timeouts.keep_alive).map(|idle_timeout| KeepAlive {
             idle_timeout,
             ..KeepAlive::default()
-        }
-    });
+        });
     match keep_alive {
         Some(keep_alive) => phase1::info!(
             "keep-alive on: idle connections close after {} ms, at most {} requests each",

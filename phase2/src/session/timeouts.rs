@@ -185,7 +185,12 @@ impl Watch {
     /// The timer `kind` fired. `busy` says the session still has an answer in progress (a file
     /// streaming, a proxied exchange, or the last answer of a closing connection), so a send
     /// timer that finds nothing waiting must keep watching.
-    pub(super) fn expired(&mut self, ctx: &mut SessionCtx<'_>, kind: TimerKind, busy: bool) -> Expiry {
+    pub(super) fn expired(
+        &mut self,
+        ctx: &mut SessionCtx<'_>,
+        kind: TimerKind,
+        busy: bool,
+    ) -> Expiry {
         let Some(limit) = self.limit(kind) else {
             return Expiry::Nothing;
         };
@@ -207,7 +212,13 @@ impl Watch {
     }
 
     /// Re-arm `kind` for `since + limit` if that is still ahead; say whether it was.
-    fn still_ahead(ctx: &mut SessionCtx<'_>, kind: TimerKind, since: Instant, limit: Duration, now: Instant) -> bool {
+    fn still_ahead(
+        ctx: &mut SessionCtx<'_>,
+        kind: TimerKind,
+        since: Instant,
+        limit: Duration,
+        now: Instant,
+    ) -> bool {
         let deadline = since + limit;
         if deadline > now {
             ctx.set_timer(kind, deadline);
@@ -230,7 +241,13 @@ impl Watch {
         Expiry::Close
     }
 
-    fn send_expired(&mut self, ctx: &mut SessionCtx<'_>, limit: Duration, now: Instant, busy: bool) -> Expiry {
+    fn send_expired(
+        &mut self,
+        ctx: &mut SessionCtx<'_>,
+        limit: Duration,
+        now: Instant,
+        busy: bool,
+    ) -> Expiry {
         let progress = ctx.progress();
         let Some(client) = progress.client else {
             return Expiry::Nothing; // gone: nothing to watch
@@ -259,7 +276,12 @@ impl Watch {
         Expiry::Reset
     }
 
-    fn upstream_expired(&mut self, ctx: &mut SessionCtx<'_>, limit: Duration, now: Instant) -> Expiry {
+    fn upstream_expired(
+        &mut self,
+        ctx: &mut SessionCtx<'_>,
+        limit: Duration,
+        now: Instant,
+    ) -> Expiry {
         let progress = ctx.progress();
         let Some(upstream) = progress.upstream else {
             return Expiry::Nothing; // the exchange is over

@@ -90,7 +90,8 @@ struct Ending {
 
 impl Ending {
     fn describe(&self) -> String {
-        let at = |d: Option<Duration>| d.map_or("never".into(), |d| format!("{} ms", d.as_millis()));
+        let at =
+            |d: Option<Duration>| d.map_or("never".into(), |d| format!("{} ms", d.as_millis()));
         format!(
             "received {} after {}; connection {} after {}",
             show(&self.got),
@@ -143,12 +144,18 @@ fn watch(
 /// Requires `at` to be within the contract's accuracy of `limit`; `what` names the moment.
 fn on_time(problems: &mut Vec<String>, what: &str, at: Option<Duration>, limit: Duration) {
     let Some(at) = at else {
-        problems.push(format!("{what}: never (waited {} ms)", (limit * 4).as_millis()));
+        problems.push(format!(
+            "{what}: never (waited {} ms)",
+            (limit * 4).as_millis()
+        ));
         return;
     };
     // The server's clock starts a little after the client's, never before: allow no earlier
     // than 2 ms short (the client's own clock reads).
-    let (early, late) = (limit.saturating_sub(Duration::from_millis(2)), limit + slack(limit));
+    let (early, late) = (
+        limit.saturating_sub(Duration::from_millis(2)),
+        limit + slack(limit),
+    );
     if at < early || at > late {
         problems.push(format!(
             "{what} after {} ms, expected between {} and {} ms",
@@ -175,7 +182,10 @@ fn error_response(problems: &mut Vec<String>, got: &[u8], status: u16) -> Option
         ));
     }
     if response.header("server").as_deref() != Some("eXpServer") {
-        problems.push(format!("server: {:?}, expected eXpServer", response.header("server")));
+        problems.push(format!(
+            "server: {:?}, expected eXpServer",
+            response.header("server")
+        ));
     }
     if !response
         .header("connection")
@@ -207,12 +217,18 @@ fn verdict(problems: Vec<String>, observed: String) -> Verdict {
 /// The server's open descriptors, when it runs on this machine.
 fn fd_count(run: &StageRun) -> Option<usize> {
     let pid = run.server_pid()?;
-    fs::read_dir(format!("/proc/{pid}/fd")).ok().map(|d| d.count())
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|d| d.count())
 }
 
 /// Waits until the server holds no more descriptors than `baseline`; the time it took, or the
 /// count when `within` ran out. `None` when the server is not local.
-fn fds_back(run: &StageRun, baseline: Option<usize>, within: Duration) -> Option<Result<Duration, usize>> {
+fn fds_back(
+    run: &StageRun,
+    baseline: Option<usize>,
+    within: Duration,
+) -> Option<Result<Duration, usize>> {
     let baseline = baseline?;
     let start = Instant::now();
     loop {
@@ -239,10 +255,21 @@ fn request(port: u16, bytes: &[u8]) -> Result<Ending, String> {
     let mut stream = wire::connect(port).map_err(|e| format!("cannot connect: {e}"))?;
     let start = Instant::now();
     wire::send(&mut stream, bytes).map_err(|e| format!("cannot send: {e}"))?;
-    Ok(watch(&mut stream, start, LIMIT * 4, Duration::from_millis(50), |_, _| {}))
+    Ok(watch(
+        &mut stream,
+        start,
+        LIMIT * 4,
+        Duration::from_millis(50),
+        |_, _| {},
+    ))
 }
 
-fn fds_problem(problems: &mut Vec<String>, observed: &mut String, back: Option<Result<Duration, usize>>, baseline: Option<usize>) {
+fn fds_problem(
+    problems: &mut Vec<String>,
+    observed: &mut String,
+    back: Option<Result<Duration, usize>>,
+    baseline: Option<usize>,
+) {
     match back {
         None => observed.push_str("\n(the server is not local: descriptors not counted)"),
         Some(Ok(after)) => observed.push_str(&format!(
@@ -298,7 +325,12 @@ impl Silent {
 impl Drop for Silent {
     fn drop(&mut self) {
         *self.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
-        for stream in self.held.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for stream in self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
         // Wake the accept loop so it sees the stop flag and drops the listener.
@@ -322,7 +354,8 @@ impl Blackhole {
         socket.bind(&wire::local(port).into()).map_err(fail)?;
         // A backlog of 0 holds one connection; the filler takes it and is never accepted.
         socket.listen(0).map_err(fail)?;
-        let filler = TcpStream::connect_timeout(&wire::local(port), Duration::from_secs(2)).map_err(fail)?;
+        let filler =
+            TcpStream::connect_timeout(&wire::local(port), Duration::from_secs(2)).map_err(fail)?;
         Ok(Blackhole {
             _listener: socket,
             _filler: filler,
@@ -343,7 +376,13 @@ fn slow_but_in_time(port: u16) -> Verdict {
         wire::send(&mut stream, &[*byte]).map_err(|e| format!("cannot send: {e}"))?;
         thread::sleep(pause);
     }
-    let ending = watch(&mut stream, start, LIMIT * 4, Duration::from_millis(50), |_, _| {});
+    let ending = watch(
+        &mut stream,
+        start,
+        LIMIT * 4,
+        Duration::from_millis(50),
+        |_, _| {},
+    );
     let mut problems = Vec::new();
     match parse_response(&ending.got) {
         Ok(r) if r.status == 200 => {}
@@ -360,14 +399,21 @@ fn no_head(run: &mut StageRun, port: u16, trickle: bool) -> Verdict {
     let start = Instant::now();
     let mut sent = 0;
     if trickle {
-        wire::send(&mut stream, b"GET /sample.txt HTTP/1.1\r\n").map_err(|e| format!("cannot send: {e}"))?;
+        wire::send(&mut stream, b"GET /sample.txt HTTP/1.1\r\n")
+            .map_err(|e| format!("cannot send: {e}"))?;
     }
-    let ending = watch(&mut stream, start, LIMIT * 4, Duration::from_millis(100), |stream, answered| {
-        // One more byte of an endless header line every 100 ms, until the server answers.
-        if trickle && !answered && stream.write_all(b"X").is_ok() {
-            sent += 1;
-        }
-    });
+    let ending = watch(
+        &mut stream,
+        start,
+        LIMIT * 4,
+        Duration::from_millis(100),
+        |stream, answered| {
+            // One more byte of an endless header line every 100 ms, until the server answers.
+            if trickle && !answered && stream.write_all(b"X").is_ok() {
+                sent += 1;
+            }
+        },
+    );
     let mut problems = Vec::new();
     error_response(&mut problems, &ending.got, 408);
     on_time(&mut problems, "the 408 came", ending.first_byte, LIMIT);
@@ -376,10 +422,17 @@ fn no_head(run: &mut StageRun, port: u16, trickle: bool) -> Verdict {
     }
     let mut observed = ending.describe();
     if trickle {
-        observed.push_str(&format!("\n(the client sent one byte every 100 ms: {sent} in all)"));
+        observed.push_str(&format!(
+            "\n(the client sent one byte every 100 ms: {sent} in all)"
+        ));
     }
     drop(stream);
-    fds_problem(&mut problems, &mut observed, fds_back(run, baseline, LIMIT), baseline);
+    fds_problem(
+        &mut problems,
+        &mut observed,
+        fds_back(run, baseline, LIMIT),
+        baseline,
+    );
     verdict(problems, observed)
 }
 
@@ -430,7 +483,13 @@ fn non_reading(run: &mut StageRun, port: u16) -> Verdict {
         thread::sleep(LIMIT * 2);
     }
     // Now read: what reached the client, then the reset.
-    let ending = watch(&mut stream, start, LIMIT * 6, Duration::from_millis(100), |_, _| {});
+    let ending = watch(
+        &mut stream,
+        start,
+        LIMIT * 6,
+        Duration::from_millis(100),
+        |_, _| {},
+    );
     observed.push_str(&format!(
         "the client then read {} bytes of {BIG_LEN} and saw the connection {}",
         ending.got.len(),
@@ -444,7 +503,8 @@ fn non_reading(run: &mut StageRun, port: u16) -> Verdict {
         problems.push("the whole file arrived: the client was never cut off".into());
     }
     if !ending.reset {
-        problems.push("expected a reset (RST), the abortive close that drops what was queued".into());
+        problems
+            .push("expected a reset (RST), the abortive close that drops what was queued".into());
     }
     verdict(problems, observed)
 }
@@ -467,7 +527,12 @@ fn gateway_timeout(run: &mut StageRun, port: u16, blackhole: bool) -> Verdict {
         problems.push("the connection was not closed after the 504".into());
     }
     let mut observed = ending.describe();
-    fds_problem(&mut problems, &mut observed, fds_back(run, baseline, LIMIT), baseline);
+    fds_problem(
+        &mut problems,
+        &mut observed,
+        fds_back(run, baseline, LIMIT),
+        baseline,
+    );
     drop((silent, hole));
     verdict(problems, observed)
 }
@@ -500,7 +565,13 @@ fn body(run: &mut StageRun, port: u16, keeps_coming: bool) -> Verdict {
         }
         start = Instant::now();
     }
-    let ending = watch(&mut stream, start, LIMIT * 4, Duration::from_millis(50), |_, _| {});
+    let ending = watch(
+        &mut stream,
+        start,
+        LIMIT * 4,
+        Duration::from_millis(50),
+        |_, _| {},
+    );
     let mut problems = Vec::new();
     let mut observed = ending.describe();
     if keeps_coming {
