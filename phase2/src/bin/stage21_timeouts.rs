@@ -1,8 +1,8 @@
 //! Stage 21: timeouts. The server of the stages before (directory listings, stage 18's IP
-//! lists, and whatever else has come since) plus six
-//! clocks, so that no client or upstream can hold the server by doing nothing: a request head
-//! that never ends gets 408, a stalled body or upstream is dropped (504 when the client has had
-//! nothing yet), and a client that stops reading is reset. The durations are the config's
+//! lists, and whatever else has come since) plus six clocks, so that no client or upstream can
+//! hold the server by doing nothing: a request head that never ends gets 408, a stalled body or
+//! upstream is dropped (504 when the client has had nothing yet), and a client that stops
+//! reading is reset. The durations are the config's
 //! top-level `*_timeout_ms` keys (see `phase2::timeouts`).
 
 use std::path::PathBuf;
@@ -11,7 +11,9 @@ use clap::Parser;
 use phase2::session::{Directories, Options};
 
 #[derive(Parser)]
-#[command(about = "eXpServer stage 21: the stages before plus timeouts (header, body, send, upstream)")]
+#[command(
+    about = "eXpServer stage 21: the stages before plus timeouts (header, body, send, upstream)"
+)]
 struct Args {
     /// The JSON config file (required).
     config: Option<PathBuf>,
