@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use xtask::cargo_build::{build, Profile};
 use xtask::flaws;
 use xtask::report::Report;
-use xtask::runner::{check_stage, Options, StageRun};
+use xtask::runner::{check_stage, Format, Options, StageRun};
 use xtask::stages::{self, Stage, STAGES};
 use xtask::target::Target;
 
@@ -25,12 +25,15 @@ struct Cli {
 enum Cmd {
     /// Run the official grader's checks for one stage.
     CheckStage {
-        /// The stage, e.g. 4 or 5b.
+        /// The stage number, e.g. 4 or 17 (`cargo xtask check-all` runs every stage that has
+        /// checks; stages 2 and 5b have none).
         stage: String,
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
         tuning: Tuning,
+        #[command(flatten)]
+        output: Output,
     },
     /// Run the checks of every stage that has them, and print the total time.
     CheckAll {
@@ -38,15 +41,24 @@ enum Cmd {
         common: Common,
         #[command(flatten)]
         tuning: Tuning,
+        #[command(flatten)]
+        output: Output,
+        /// Check a student's set of programs named like ours (DIR/stage01_tcp_server,
+        /// DIR/stage04_epoll_server, ...), each run like --cmd; a stage whose program is
+        /// missing from DIR is reported as not run.
+        #[arg(long, value_name = "DIR", conflicts_with = "cmd")]
+        cmd_dir: Option<std::path::PathBuf>,
     },
     /// Build a stage and run it in the grader's layout (with the Python upstream if it needs one).
     RunStage {
+        /// The stage to run, e.g. 16 or 5b.
         stage: String,
         #[command(flatten)]
         common: Common,
     },
     /// Show a flaw of an early phase-1 stage or its fix (stages 7-10).
     Demo {
+        /// The stage whose flaw to show: 7, 8, 9 or 10.
         stage: String,
         #[command(flatten)]
         common: Common,
@@ -58,15 +70,63 @@ enum Cmd {
     },
     /// The course's sender: copy stdin to a port and never read the replies.
     Sender {
+        /// The port on localhost to send to.
         #[arg(long, default_value_t = 8001)]
         port: u16,
     },
 }
 
+/// How the results of a check run are reported.
+#[derive(Args, Clone)]
+struct Output {
+    /// `text` for a person; `json` prints one JSON object per check on stdout (stage, check,
+    /// title, input, expected, observed, pass, seconds, server_output) for a grading script.
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+    /// Also write the results to FILE as JUnit XML, the test report format GitLab, GitHub
+    /// Actions and Jenkins display.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+impl Output {
+    fn apply(&self, options: &mut Options) {
+        options.format = match self.format {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Json => Format::Json,
+        };
+    }
+
+    /// Prints a closing line: on stdout for text, on stderr for JSON (stdout stays JSON).
+    fn say(&self, line: &str) {
+        match self.format {
+            OutputFormat::Text => println!("{line}"),
+            OutputFormat::Json => eprintln!("{line}"),
+        }
+    }
+
+    /// Writes the JUnit file if one was asked for.
+    fn write_junit(&self, report: &Report) -> Result<()> {
+        if let Some(path) = &self.junit {
+            std::fs::write(path, report.junit())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Args, Clone)]
 struct Common {
-    /// Check any program instead of ours, e.g. --cmd './xps'. It runs on the course's ports,
-    /// with the config path as its only argument, like under the grader.
+    /// Use any program instead of ours, e.g. --cmd './xps'. It runs on the course's ports, in
+    /// the grader's layout, with the config path appended as its last argument, as under the
+    /// grader. For a program that takes no argument, let a shell drop it:
+    /// --cmd "sh -c 'exec python3 -m http.server 8080' sh".
     #[arg(long)]
     cmd: Option<String>,
     /// Build our binary in release mode (the default).
@@ -152,9 +212,30 @@ fn find_stage(id: &str) -> Result<&'static Stage> {
 }
 
 /// Checks one stage; prints why when a stage has nothing to check.
-fn check_one(stage: &'static Stage, common: &Common, tuning: &Tuning) -> Result<Report> {
+fn check_one(
+    stage: &'static Stage,
+    common: &Common,
+    tuning: &Tuning,
+    output: &Output,
+) -> Result<Report> {
     let target = common.target(stage)?;
-    check_stage(stage, target, common.options(Some(tuning)))
+    let mut options = common.options(Some(tuning));
+    output.apply(&mut options);
+    check_stage(stage, target, options)
+}
+
+/// The options for one stage of `check-all --cmd-dir DIR`: DIR's program named like ours, run
+/// as `--cmd` would run it, or `None` when DIR has no such program.
+fn from_dir(common: &Common, dir: &std::path::Path, stage: &Stage) -> Option<Common> {
+    let program = dir.join(stage.binary?);
+    if !program.is_file() {
+        return None;
+    }
+    let program = std::path::absolute(&program).unwrap_or(program);
+    Some(Common {
+        cmd: Some(shell_words::quote(&program.to_string_lossy()).into_owned()),
+        ..common.clone()
+    })
 }
 
 fn no_checks(stage: &Stage) -> String {
@@ -172,6 +253,7 @@ fn run() -> Result<bool> {
             stage,
             common,
             tuning,
+            output,
         } => {
             let stage = find_stage(&stage)?;
             if !stage.has_checks() {
@@ -179,25 +261,48 @@ fn run() -> Result<bool> {
                 return Ok(true);
             }
             let started = Instant::now();
-            let report = check_one(stage, &common, &tuning)?;
-            println!(
+            let report = check_one(stage, &common, &tuning, &output)?;
+            output.say(&format!(
                 "{} (stage {} in {:.1} s)",
                 report.summary(),
                 stage.id,
                 started.elapsed().as_secs_f64()
-            );
+            ));
+            output.write_junit(&report)?;
             Ok(report.failed() == 0)
         }
-        Cmd::CheckAll { common, tuning } => {
+        Cmd::CheckAll {
+            common,
+            tuning,
+            output,
+            cmd_dir,
+        } => {
             let started = Instant::now();
             let mut all = Report::default();
             let mut times = Vec::new();
             for stage in STAGES.iter().filter(|s| s.has_checks()) {
                 let stage_started = Instant::now();
-                match check_one(stage, &common, &tuning) {
+                let common = match &cmd_dir {
+                    None => common.clone(),
+                    Some(dir) => match from_dir(&common, dir, stage) {
+                        Some(common) => common,
+                        None => {
+                            output.say(&format!(
+                                "stage {}: {} has no program {}: not run",
+                                stage.id,
+                                dir.display(),
+                                stage.binary.unwrap_or("(none)")
+                            ));
+                            all.notes.push(format!("stage {} did not run", stage.id));
+                            times.push(format!("stage {}: not run", stage.id));
+                            continue;
+                        }
+                    },
+                };
+                match check_one(stage, &common, &tuning, &output) {
                     Ok(report) => all.extend(report),
                     Err(e) => {
-                        println!("stage {}: cannot run its checks: {e:#}", stage.id);
+                        output.say(&format!("stage {}: cannot run its checks: {e:#}", stage.id));
                         all.notes.push(format!("stage {} did not run", stage.id));
                         times.push(format!("stage {}: not run", stage.id));
                         continue;
@@ -209,13 +314,13 @@ fn run() -> Result<bool> {
                     stage_started.elapsed().as_secs_f64()
                 ));
             }
-            println!("{}", times.join(", "));
+            output.say(&times.join(", "));
             let not_run = all
                 .notes
                 .iter()
                 .filter(|n| n.ends_with("did not run"))
                 .count();
-            println!(
+            output.say(&format!(
                 "{}{} (all stages in {:.1} s)",
                 all.summary(),
                 if not_run > 0 {
@@ -224,7 +329,8 @@ fn run() -> Result<bool> {
                     String::new()
                 },
                 started.elapsed().as_secs_f64()
-            );
+            ));
+            output.write_junit(&all)?;
             Ok(all.failed() == 0 && not_run == 0)
         }
         Cmd::RunStage { stage, common } => {

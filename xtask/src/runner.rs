@@ -34,6 +34,19 @@ pub struct Options {
     pub progress: bool,
     /// Print each result as soon as it is known (the command line does; tests collect them).
     pub print: bool,
+    /// How printed results look: text for a person, or one JSON object per line for a script.
+    pub format: Format,
+}
+
+/// The look of the printed results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Input, expected, observed and the verdict, as a student reads them.
+    #[default]
+    Text,
+    /// One JSON object per check on stdout (see [`CheckResult::to_json`]); the notes go to
+    /// stderr so stdout stays parseable.
+    Json,
 }
 
 impl Default for Options {
@@ -44,6 +57,7 @@ impl Default for Options {
             free_ports: false,
             progress: true,
             print: true,
+            format: Format::Text,
         }
     }
 }
@@ -60,6 +74,7 @@ impl Options {
             free_ports: true,
             progress: false,
             print: false,
+            format: Format::Text,
         }
     }
 }
@@ -76,6 +91,11 @@ pub struct StageRun {
     server: Option<Proc>,
     upstream: Option<Upstream>,
     starts: usize,
+    /// Whether the server has ever started listening in this run.
+    started_once: bool,
+    /// The check that reported a server that could not be started before it ever ran: later
+    /// checks point to it instead of waiting for the same failure again.
+    never_started: Option<usize>,
 }
 
 impl StageRun {
@@ -98,6 +118,8 @@ impl StageRun {
             server: None,
             upstream: None,
             starts: 0,
+            started_once: false,
+            never_started: None,
         })
     }
 
@@ -144,6 +166,7 @@ impl StageRun {
             self.proto(),
         )?;
         self.server = Some(server);
+        self.started_once = true;
         Ok(())
     }
 
@@ -222,9 +245,7 @@ impl StageRun {
         let mut report = Report::default();
         if list.is_empty() && self.stage.has_checks() {
             let result = self.no_checks_ran();
-            if self.options.print {
-                print!("{}", result.render());
-            }
+            self.print_result(&result);
             report.results.push(result);
             return report;
         }
@@ -236,21 +257,35 @@ impl StageRun {
             if list.len() == 1 { "" } else { "s" },
             self.command_line()
         );
-        if self.options.print {
-            println!("{note}");
-        }
+        self.print_note(&note);
         report.notes.push(note);
         let total = list.len();
         for (index, check) in list.iter().enumerate() {
             let result = self.run_one(check, index + 1, total);
-            if self.options.print {
-                print!("{}", result.render());
-            }
+            self.print_result(&result);
             report.results.push(result);
         }
         self.server = None;
         self.upstream = None;
         report
+    }
+
+    /// Prints a note (the stage's header line) in the chosen format.
+    fn print_note(&self, note: &str) {
+        match (self.options.print, self.options.format) {
+            (false, _) => {}
+            (true, Format::Text) => println!("{note}"),
+            (true, Format::Json) => eprintln!("{note}"),
+        }
+    }
+
+    /// Prints one result in the chosen format.
+    fn print_result(&self, result: &CheckResult) {
+        match (self.options.print, self.options.format) {
+            (false, _) => {}
+            (true, Format::Text) => print!("{}", result.render()),
+            (true, Format::Json) => println!("{}", result.to_json()),
+        }
     }
 
     /// The failure reported when a stage that should have checks produced none.
@@ -290,8 +325,21 @@ impl StageRun {
             }
         }
         if check.restart || self.server.is_none() || died_before.is_some() {
+            if let Some(first) = self.never_started {
+                // The same command with the same config failed to start before it ever ran:
+                // trying again would only wait for the same failure.
+                result.observed = format!(
+                    "not run: the server could not be started for check {first} (see there why)"
+                );
+                return result;
+            }
+            let starting = Instant::now();
             if let Err(e) = self.restart() {
+                result.duration = starting.elapsed();
                 result.observed = format!("the server could not be started: {e:#}");
+                if !self.started_once {
+                    self.never_started = Some(number);
+                }
                 return result;
             }
         }

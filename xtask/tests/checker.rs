@@ -331,3 +331,59 @@ fn a_custom_command_is_split_like_a_shell_and_gets_the_config_path() {
         "Some sample data\n"
     );
 }
+
+/// A program that exits at once is reported once, quickly, with its output; the other checks
+/// say they were not run instead of waiting for the same failure. `--format json` prints one
+/// parseable object per check and `--junit` writes XML that a real XML parser (Python's) reads.
+#[test]
+fn a_server_that_never_starts_is_reported_once_in_json_and_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("report.xml");
+    let started = Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["check-stage", "4", "--format", "json", "--junit"])
+        .arg(&junit)
+        .args(["--cmd", "sh -c 'echo no such luck; exit 3' sh"])
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(elapsed < Duration::from_secs(8), "took {elapsed:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let checks: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("every stdout line is JSON"))
+        .collect();
+    assert_eq!(checks.len(), 3, "{stdout}");
+    assert!(checks
+        .iter()
+        .all(|c| c["pass"] == false && c["stage"] == "4"));
+    let first = checks[0]["observed"].as_str().unwrap();
+    assert!(first.contains("could not be started"), "{first}");
+    assert!(
+        first.contains("no such luck"),
+        "the server's output: {first}"
+    );
+    for later in &checks[1..] {
+        let observed = later["observed"].as_str().unwrap();
+        assert!(observed.starts_with("not run"), "{observed}");
+    }
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("0 passed, 3 failed"), "{stderr}");
+    let parsed = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, xml.etree.ElementTree as T\n\
+             r = T.parse(sys.argv[1]).getroot()\n\
+             s = r.find('testsuite')\n\
+             print(r.get('tests'), r.get('failures'), s.get('name'), len(s.findall('testcase/failure')))",
+        )
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(parsed.status.success(), "{parsed:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&parsed.stdout).trim(),
+        "3 3 stage 4 3"
+    );
+}
