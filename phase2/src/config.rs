@@ -12,6 +12,8 @@
 //! (`client_header_timeout_ms`, ..., `keep_alive_timeout_ms`; extension keys, see
 //! [`crate::timeouts`]), read by `stage21_timeouts` and `expserver` and ignored by the stages
 //! before.
+//! Stage 19 reads the course's `gzip_enable` and `gzip_level` on a file route and adds two
+//! extension keys beside them, `gzip_min_length` and `gzip_types` (see [`Gzip`]).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -139,10 +141,66 @@ pub struct FileServe {
     pub dir_path: PathBuf,
     /// File names tried, in order, when a folder is asked for.
     pub index: Vec<String>,
-    /// Stage 19: gzip the response when the client accepts it.
-    pub gzip_enable: bool,
-    /// Stage 19: 1-9, 6 when absent.
-    pub gzip_level: u32,
+    /// Stage 19: when and how its answers are compressed.
+    pub gzip: Gzip,
+}
+
+/// A file route's gzip settings (stage 19; see `session/gzip.rs` for when they apply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gzip {
+    /// `gzip_enable`: compress answers for clients that accept gzip. False when absent.
+    pub enable: bool,
+    /// `gzip_level`: 1 (fastest) to 9 (smallest), 6 when absent, as zlib and nginx default.
+    pub level: u32,
+    /// `gzip_min_length`, an **extension key**: smaller bodies are sent as they are, since
+    /// gzip's 18 bytes of header and trailer and the chunk framing can make them bigger.
+    /// 256 bytes when absent.
+    pub min_length: u64,
+    /// `gzip_types`, an **extension key**: the MIME types worth compressing, lower-case
+    /// (`"*"` for every type). Images, video and archives are compressed already.
+    /// [`Gzip::DEFAULT_TYPES`] when absent.
+    pub types: Vec<String>,
+}
+
+impl Gzip {
+    /// The level when `gzip_level` is absent.
+    pub const DEFAULT_LEVEL: u32 = 6;
+    /// The smallest body compressed when `gzip_min_length` is absent.
+    pub const DEFAULT_MIN_LENGTH: u64 = 256;
+    /// The types compressed when `gzip_types` is absent: text and the text-based formats.
+    pub const DEFAULT_TYPES: &'static [&'static str] = &[
+        "text/html",
+        "text/plain",
+        "text/css",
+        "text/csv",
+        "text/xml",
+        "application/javascript",
+        "application/json",
+        "application/xml",
+        "image/svg+xml",
+    ];
+
+    /// Is a body of type `mime` (parameters such as `; charset=` ignored) and `len` bytes worth
+    /// compressing on this route?
+    pub fn worth_compressing(&self, mime: &str, len: u64) -> bool {
+        let bare = mime.split(';').next().unwrap_or("").trim();
+        len >= self.min_length
+            && self
+                .types
+                .iter()
+                .any(|t| t == "*" || t.eq_ignore_ascii_case(bare))
+    }
+}
+
+impl Default for Gzip {
+    fn default() -> Gzip {
+        Gzip {
+            enable: false,
+            level: Gzip::DEFAULT_LEVEL,
+            min_length: Gzip::DEFAULT_MIN_LENGTH,
+            types: Gzip::DEFAULT_TYPES.iter().map(|t| t.to_string()).collect(),
+        }
+    }
 }
 
 /// An upstream of a reverse proxy, `host:port`.
@@ -237,6 +295,10 @@ struct RawRoute {
     gzip_enable: Option<bool>,
     #[serde(default)]
     gzip_level: Option<i64>,
+    #[serde(default)]
+    gzip_min_length: Option<i64>,
+    #[serde(default)]
+    gzip_types: Option<Vec<String>>,
     #[serde(default)]
     ip_whitelist: Option<Vec<String>>,
     #[serde(default)]
@@ -476,18 +538,17 @@ impl Checker<'_> {
                         self.error(at, format!("index entry {bad:?} must be a plain file name"))
                     );
                 }
-                let gzip_level = match raw.gzip_level {
-                    None => 6,
-                    Some(level @ 1..=9) => level as u32,
-                    Some(level) => {
-                        return Err(self.error(at, format!("gzip_level {level} is not 1-9")))
-                    }
-                };
+                let gzip = self.gzip(
+                    at,
+                    raw.gzip_enable,
+                    raw.gzip_level,
+                    raw.gzip_min_length,
+                    raw.gzip_types,
+                )?;
                 RouteAction::FileServe(FileServe {
                     dir_path: self.cwd.join(dir),
                     index,
-                    gzip_enable: raw.gzip_enable.unwrap_or(false),
-                    gzip_level,
+                    gzip,
                 })
             }
             "reverse_proxy" => {
@@ -560,6 +621,64 @@ impl Checker<'_> {
             .collect()
     }
 
+    /// A file route's gzip keys (stage 19); each bad value is named by its JSON path.
+    fn gzip(
+        &self,
+        at: &str,
+        enable: Option<bool>,
+        level: Option<i64>,
+        min_length: Option<i64>,
+        types: Option<Vec<String>>,
+    ) -> Result<Gzip, ConfigError> {
+        let mut gzip = Gzip {
+            enable: enable.unwrap_or(false),
+            ..Gzip::default()
+        };
+        if let Some(level) = level {
+            gzip.level = u32::try_from(level)
+                .ok()
+                .filter(|l| (1..=9).contains(l))
+                .ok_or_else(|| {
+                    self.error(
+                        &format!("{at}.gzip_level"),
+                        format!("{level} is not between 1 (fastest) and 9 (smallest)"),
+                    )
+                })?;
+        }
+        if let Some(min_length) = min_length {
+            gzip.min_length = u64::try_from(min_length).map_err(|_| {
+                self.error(
+                    &format!("{at}.gzip_min_length"),
+                    format!("{min_length} is negative (a size in bytes)"),
+                )
+            })?;
+        }
+        if let Some(types) = types {
+            gzip.types = types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let t = t.trim().to_ascii_lowercase();
+                    let well_formed = t == "*"
+                        || t.split_once('/').is_some_and(|(a, b)| {
+                            !a.is_empty()
+                                && !b.is_empty()
+                                && !t.contains(|c: char| c.is_whitespace() || c == ';')
+                        });
+                    if well_formed {
+                        Ok(t)
+                    } else {
+                        Err(self.error(
+                            &format!("{at}.gzip_types[{i}]"),
+                            format!("{t:?} is not a MIME type such as \"text/html\" (or \"*\")"),
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+        }
+        Ok(gzip)
+    }
+
     fn upstream(&self, at: &str, text: &str) -> Result<Upstream, ConfigError> {
         let bad = || self.error(at, format!("upstream {text:?} is not \"host:port\""));
         let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
@@ -616,8 +735,10 @@ mod tests {
             RouteAction::FileServe(f) => {
                 assert_eq!(f.dir_path, cwd.join("../public"));
                 assert_eq!(f.index, ["index.html"]);
-                assert!(f.gzip_enable);
-                assert_eq!(f.gzip_level, 8);
+                assert!(f.gzip.enable);
+                assert_eq!(f.gzip.level, 8);
+                assert_eq!(f.gzip.min_length, 256);
+                assert!(f.gzip.types.iter().any(|t| t == "text/plain"));
             }
             other => panic!("{other:?}"),
         }
@@ -782,8 +903,9 @@ mod tests {
             RouteAction::FileServe(f) => {
                 assert_eq!(f.dir_path, PathBuf::from("/abs"));
                 assert!(f.index.is_empty());
-                assert!(!f.gzip_enable);
-                assert_eq!(f.gzip_level, 6);
+                assert_eq!(f.gzip, Gzip::default());
+                assert!(!f.gzip.enable);
+                assert_eq!(f.gzip.level, 6);
             }
             other => panic!("{other:?}"),
         }
@@ -791,6 +913,38 @@ mod tests {
         assert_eq!(lists.whitelist, ["127.0.0.1".parse().unwrap()]);
         assert_eq!(lists.blacklist, ["10.0.0.1".parse().unwrap()]);
         assert!(routes[0].ip_lists.is_empty());
+    }
+
+    #[test]
+    fn gzip_keys() {
+        let config = load(
+            r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [
+                {"req_path": "/", "type": "file_serve", "dir_path": "/srv", "gzip_enable": true,
+                 "gzip_level": 1, "gzip_min_length": 0, "gzip_types": [" Text/HTML ", "*"]}]}]}"#,
+        );
+        let RouteAction::FileServe(f) = &config.servers[0].routes[0].action else {
+            panic!("a file route");
+        };
+        assert_eq!(
+            f.gzip,
+            Gzip {
+                enable: true,
+                level: 1,
+                min_length: 0,
+                types: vec!["text/html".to_string(), "*".to_string()],
+            }
+        );
+        let gzip = Gzip::default();
+        assert!(gzip.worth_compressing("text/plain", 256));
+        assert!(gzip.worth_compressing("text/html; charset=utf-8", 1000));
+        assert!(!gzip.worth_compressing("text/plain", 255));
+        assert!(!gzip.worth_compressing("image/jpeg", 1 << 20));
+        assert!(f.gzip.worth_compressing("image/jpeg", 0));
+        let err = load_err(
+            r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [
+                {"req_path": "/", "type": "file_serve", "dir_path": "/srv", "gzip_enable": "yes"}]}]}"#,
+        );
+        assert!(err.message.contains("wrong type"), "{err}");
     }
 
     #[test]
@@ -868,7 +1022,19 @@ mod tests {
             ),
             (
                 r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [{"req_path": "/", "type": "file_serve", "dir_path": "x", "gzip_level": 12}]}]}"#,
-                "gzip_level 12",
+                "servers[0].routes[0].gzip_level: 12 is not between 1",
+            ),
+            (
+                r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [{"req_path": "/", "type": "file_serve", "dir_path": "x", "gzip_level": 0}]}]}"#,
+                "servers[0].routes[0].gzip_level: 0 is not",
+            ),
+            (
+                r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [{"req_path": "/", "type": "file_serve", "dir_path": "x", "gzip_min_length": -1}]}]}"#,
+                "servers[0].routes[0].gzip_min_length: -1 is negative",
+            ),
+            (
+                r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [{"req_path": "/a", "type": "redirect", "redirect_url": "/"}, {"req_path": "/", "type": "file_serve", "dir_path": "x", "gzip_types": ["text/html", "text/plain", "html"]}]}]}"#,
+                "servers[0].routes[1].gzip_types[2]: \"html\" is not a MIME type",
             ),
             (
                 r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [{"req_path": "/", "type": "reverse_proxy"}]}]}"#,

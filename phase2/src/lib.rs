@@ -10,6 +10,7 @@
 //!   `beneath`, its one-system-call way for plain files);
 //! - [`mime`]: the `Content-Type` of a file;
 //! - [`directory`]: the HTML listing of a folder (stage 17);
+//! - [`gzip_body`]: a body compressed while it is sent (stage 19);
 //! - [`session`]: the HTTP session plugged into the phase-1 core (the connection, the dispatch to
 //!   a route's action, one file per action), and [`server`] to start one;
 //! - [`timeouts`]: stage 21's six timeouts as the config gives them (the session arms them).
@@ -17,6 +18,7 @@
 mod beneath;
 pub mod config;
 pub mod directory;
+pub mod gzip_body;
 pub mod http;
 pub mod ip_filter;
 pub mod mime;

@@ -2,9 +2,10 @@
 //! share (methods, status codes, header lists).
 //!
 //! The parser is the lesson of stage 14 and is written by hand (see [`parser`]); the response
-//! builder is stage 15 ([`response`]), and [`chunked`] frames bodies of unknown length for the
-//! stages after it.
+//! builder is stage 15 ([`response`]), [`chunked`] frames bodies of unknown length for the
+//! stages after it, and [`accept_encoding`] tells whether a client takes gzip (stage 19).
 
+pub mod accept_encoding;
 pub mod chunked;
 mod headers;
 mod method;

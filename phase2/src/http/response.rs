@@ -159,6 +159,17 @@ impl Response {
         self.set_header("Transfer-Encoding", "chunked");
     }
 
+    /// Announce a body that runs until the connection closes: no `Content-Length` and no
+    /// `Transfer-Encoding`, the way HTTP/1.0 ends a body of unknown length (stage 19's gzip
+    /// answer to an HTTP/1.0 client). The body bytes follow the head unframed, and the server
+    /// must close the connection after them (RFC 9112 §6.3, the last rule).
+    pub fn set_close_delimited(&mut self) {
+        self.chunked = false;
+        self.body.clear();
+        self.headers.remove("Content-Length");
+        self.headers.remove("Transfer-Encoding");
+    }
+
     /// True once [`Response::set_chunked`] was called (and no length set since).
     pub fn is_chunked(&self) -> bool {
         self.chunked
@@ -209,6 +220,9 @@ pub enum Framing {
     /// `Transfer-Encoding: chunked`: the body follows the head as chunks
     /// ([`chunk`](super::chunked::chunk), then [`LAST_CHUNK`](super::chunked::LAST_CHUNK)).
     Chunked,
+    /// Neither: the body runs until the server closes the connection (HTTP/1.0's way for a body
+    /// of unknown length; see [`Response::set_close_delimited`]). The connection cannot be kept.
+    Close,
 }
 
 /// A response a session asks for, before it is written in a stage's [`ResponseStyle`].
@@ -275,6 +289,15 @@ impl Reply {
         reply
     }
 
+    /// A 200 whose body follows the head unframed and ends when the connection closes (see
+    /// [`Framing::Close`]): for an HTTP/1.0 client, which does not know chunks.
+    pub fn ok_until_close(content_type: &'static str) -> Reply {
+        let mut reply = Reply::new(StatusCode::OK);
+        reply.content_type = Some(content_type);
+        reply.framing = Framing::Close;
+        reply
+    }
+
     /// Add a header after the standard ones (`Allow`, later `Content-Encoding`, `Vary`, ...).
     pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.extra.push((name, value.into()));
@@ -319,6 +342,7 @@ impl Reply {
                 let _ = write!(head, "Content-Length: {length}\r\n");
             }
             Framing::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
+            Framing::Close => {}
         }
         if let Some(content_type) = self.content_type {
             let _ = write!(head, "Content-Type: {content_type}\r\n");
@@ -328,7 +352,7 @@ impl Reply {
         }
         head.push_str("\r\n");
         let mut bytes = head.into_bytes();
-        if with_body && self.framing != Framing::Chunked {
+        if with_body && matches!(self.framing, Framing::Length(_)) {
             bytes.extend_from_slice(&self.body);
         }
         bytes
@@ -354,6 +378,7 @@ impl Reply {
             // No body of its own: `Content-Length: 0`, or the error page's length.
             Framing::Length(_) => {}
             Framing::Chunked => response.set_chunked(),
+            Framing::Close => response.set_close_delimited(),
         }
         for (name, value) in self.extra {
             response.set_header(name, value);
@@ -691,6 +716,20 @@ mod tests {
                 "{head}"
             );
             assert!(!head.contains("Content-Length"), "{head}");
+            assert!(head.ends_with("Content-Encoding: gzip\r\n\r\n"), "{head}");
+        }
+    }
+
+    #[test]
+    fn close_delimited_heads_have_neither_length_nor_chunks() {
+        for style in [ResponseStyle::Handwritten, ResponseStyle::Builder] {
+            let reply = Reply::ok_until_close("text/html").with_header("Content-Encoding", "gzip");
+            assert_eq!(reply.framing(), Framing::Close);
+            let head = text(reply.render(style, true, Some("close")));
+            assert!(!head.contains("Content-Length"), "{head}");
+            assert!(!head.contains("Transfer-Encoding"), "{head}");
+            assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
+            assert!(head.contains("\r\nContent-Type: text/html\r\n"), "{head}");
             assert!(head.ends_with("Content-Encoding: gzip\r\n\r\n"), "{head}");
         }
     }

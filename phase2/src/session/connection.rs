@@ -19,7 +19,8 @@
 //! - HTTP/1.1 keeps the connection unless the request says `Connection: close`; HTTP/1.0 only
 //!   with `Connection: keep-alive`, which the answer then repeats (RFC 9112 §9.3).
 //! - Only answers whose framing is certain keep it: files, HEAD, listings, redirects, 403, 404
-//!   and 405. A 400 or 431 (the head was not understood, so where the next request starts is
+//!   and 405, and stage 19's chunked gzip answers (an HTTP/1.0 client's gzip answer ends with
+//!   the close, so it closes). A 400 or 431 (the head was not understood, so where the next request starts is
 //!   unknown), a 5xx and every reverse-proxy exchange still close. The last answer on a
 //!   connection says `Connection: close`.
 //! - The request's body (by `Content-Length`, up to [`MAX_DROPPED_BODY`]) is read and dropped
@@ -57,6 +58,7 @@ use super::route::{self, Outcome};
 use super::timeouts::{Expiry, Watch};
 use super::{KeepAlive, Options, Site, MAX_DROPPED_BODY};
 use crate::config::Listener;
+use crate::gzip_body::GzipBody;
 use crate::http::{Framing, Parse, Reply, Request, RequestParser, StatusCode};
 use crate::timeouts::Timeouts;
 
@@ -222,7 +224,12 @@ impl HttpSession {
     fn carry_out(&mut self, ctx: &mut SessionCtx<'_>, outcome: Outcome, request: &Request) {
         match outcome {
             Outcome::Reply(reply) => self.respond(ctx, reply, request, None),
-            Outcome::File(reply, file) => self.respond(ctx, reply, request, Some(file)),
+            Outcome::File(reply, file) => {
+                self.respond(ctx, reply, request, Some(After::File(file)))
+            }
+            Outcome::Stream(reply, body) => {
+                self.respond(ctx, reply, request, Some(After::Stream(body)))
+            }
             Outcome::Proxy { upstream, head } => self.proxy(ctx, request, &upstream, head),
         }
     }
@@ -273,16 +280,18 @@ impl HttpSession {
         }
     }
 
-    /// Queue a reply, and `file` after it if given; then close, or (keep-alive) get ready for
+    /// Queue a reply, and the body `after` it if given; then close, or (keep-alive) get ready for
     /// the next request once the answer is queued.
     fn respond(
         &mut self,
         ctx: &mut SessionCtx<'_>,
         reply: Reply,
         request: &Request,
-        file: Option<std::fs::File>,
+        after: Option<After>,
     ) {
-        self.keep = self.keep && keeps_connection(reply.status());
+        // A body that ends with the close (HTTP/1.0 gzip) cannot be followed by another answer.
+        self.keep =
+            self.keep && keeps_connection(reply.status()) && reply.framing() != Framing::Close;
         let announced = reply.framing();
         let connection = match (self.keep, request.http_version.as_str()) {
             (false, _) => Some("close"),
@@ -295,20 +304,24 @@ impl HttpSession {
         if self.keep {
             self.body_left = request.body_len;
         }
-        let Some(file) = file else {
-            return self.answered(ctx);
-        };
-        // Exactly the announced length, never more: bytes appended to the file meanwhile would
-        // otherwise be taken by the client for its next answer. A file that shrinks ends the
-        // connection (`on_file_failed`).
-        let len = match announced {
-            Framing::Length(len) => len,
-            Framing::Chunked => file.metadata().map_or(0, |m| m.len()),
-        };
-        let body = if self.options.zero_copy_files {
-            BodySource::ZeroCopy { file, len }
-        } else {
-            BodySource::FileExact { file, len }
+        let body = match after {
+            None => return self.answered(ctx),
+            // Already framed by the compressor; read to its end.
+            Some(After::Stream(body)) => BodySource::Stream(Box::new(body)),
+            Some(After::File(file)) => {
+                // Exactly the announced length, never more: bytes appended to the file meanwhile
+                // would otherwise be taken by the client for its next answer. A file that
+                // shrinks ends the connection (`on_file_failed`).
+                let len = match announced {
+                    Framing::Length(len) => len,
+                    Framing::Chunked | Framing::Close => file.metadata().map_or(0, |m| m.len()),
+                };
+                if self.options.zero_copy_files {
+                    BodySource::ZeroCopy { file, len }
+                } else {
+                    BodySource::FileExact { file, len }
+                }
+            }
         };
         if let Err(error) = ctx.send_source(body) {
             phase1::error!("cannot stream {}: {error:?}", request.request_line);
@@ -512,6 +525,14 @@ impl SessionHandler for HttpSession {
         phase1::warn!("upstream failed before answering: {}", self.request_line);
         self.reject(ctx, StatusCode::BAD_GATEWAY);
     }
+}
+
+/// What follows a reply's head through the core's pipe.
+enum After {
+    /// A file, sent as it is (exactly the announced length).
+    File(std::fs::File),
+    /// A body the reader makes and frames itself (stage 19's gzip).
+    Stream(GzipBody),
 }
 
 /// What the client asked for: HTTP/1.1 keeps the connection unless a `Connection` header says

@@ -17,20 +17,34 @@
 //! the file; for a small file that is most of the work. The `Content-Length` is the number of
 //! bytes actually read, so a file cut short while being served still gets a truthful answer, and
 //! a read error gets a 500 before any byte is sent.
+//!
+//! # Compressed answers (stage 19)
+//!
+//! With `gzip` given (the stage compresses and the route has `gzip_enable`), `gzip.rs` decides
+//! once the file's type and size are known; a compressed file streams through the compressor
+//! instead of being sent as it is, inlined or cached or not.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
 use super::file_cache::{self, Cached};
+use super::gzip::{self, Choice};
 use super::listing;
 use super::route::{Exchange, Outcome};
 use super::INLINE_FILE_LIMIT;
+use crate::config::Gzip;
 use crate::http::{Method, Reply, StatusCode};
 use crate::resolve::{resolve, Resolved};
 
-/// Answer from the folder `root`, trying the `index` names (in order) for a folder.
-pub(super) fn serve(exchange: &Exchange<'_>, root: &Path, index: &[String]) -> Outcome {
+/// Answer from the folder `root`, trying the `index` names (in order) for a folder. `gzip` is
+/// the route's gzip settings when the stage and the route compress (stage 19), `None` otherwise.
+pub(super) fn serve(
+    exchange: &Exchange<'_>,
+    root: &Path,
+    index: &[String],
+    gzip: Option<&Gzip>,
+) -> Outcome {
     let request = exchange.request;
     if !matches!(request.method, Method::Get | Method::Head) {
         // Files are only read here; nginx answers the same way.
@@ -42,25 +56,36 @@ pub(super) fn serve(exchange: &Exchange<'_>, root: &Path, index: &[String]) -> O
         .then(|| file_cache::key(root, index, exchange.path.as_str()));
     if let Some(cached) = cache_key.as_deref().and_then(file_cache::get) {
         phase1::debug!("{} -> cached", request.request_line);
-        return Outcome::Reply(if request.is_head() {
-            Reply::ok_file(cached.mime, cached.body.len() as u64)
+        let len = cached.body.len() as u64;
+        let choice = gzip::choose(exchange, gzip, cached.mime, len);
+        if let Choice::Compress(level) = choice {
+            let source = Box::new(std::io::Cursor::new(cached.body.to_vec()));
+            return gzip::compressed(exchange, cached.mime, level, source);
+        }
+        let reply = if request.is_head() {
+            Reply::ok_file(cached.mime, len)
         } else {
             Reply::ok(cached.mime, cached.body.to_vec())
-        });
+        };
+        return Outcome::Reply(gzip::mark(reply, choice));
     }
     let found = match resolve(root, exchange.path, index) {
         Ok(Resolved::File(found)) => found,
-        Ok(Resolved::Directory(dir)) => return listing::answer(exchange, &dir),
+        Ok(Resolved::Directory(dir)) => return listing::answer(exchange, &dir, gzip),
         Err(error) => {
             phase1::debug!("{}: {error}", request.request_line);
             return Outcome::error(error.status());
         }
     };
     phase1::debug!("{} -> {}", request.request_line, found.path.display());
+    let choice = gzip::choose(exchange, gzip, found.mime, found.size);
+    if let Choice::Compress(level) = choice {
+        return gzip::compressed(exchange, found.mime, level, Box::new(found.file));
+    }
     // HEAD gets the same head and no body; an empty file has nothing to stream.
     let streams = !request.is_head() && found.size > 0;
     if !streams {
-        return Outcome::Reply(Reply::ok_file(found.mime, found.size));
+        return Outcome::Reply(gzip::mark(Reply::ok_file(found.mime, found.size), choice));
     }
     if options.inline_small_files && found.size <= INLINE_FILE_LIMIT {
         let meta = cache_key.as_ref().and_then(|_| found.file.metadata().ok());
@@ -76,7 +101,7 @@ pub(super) fn serve(exchange: &Exchange<'_>, root: &Path, index: &[String]) -> O
                         file_cache::put(key, found.path.clone(), &meta, cached);
                     }
                 }
-                Outcome::Reply(Reply::ok(found.mime, body))
+                Outcome::Reply(gzip::mark(Reply::ok(found.mime, body), choice))
             }
             Err(error) => {
                 phase1::error!("cannot read {}: {error}", found.path.display());
@@ -84,7 +109,8 @@ pub(super) fn serve(exchange: &Exchange<'_>, root: &Path, index: &[String]) -> O
             }
         };
     }
-    Outcome::File(Reply::ok_file(found.mime, found.size), found.file)
+    let reply = gzip::mark(Reply::ok_file(found.mime, found.size), choice);
+    Outcome::File(reply, found.file)
 }
 
 /// Read up to `size` bytes (the size the file had when opened) from the start of `file`: one
@@ -120,8 +146,6 @@ mod tests {
 
     fn options(inline: bool) -> Options {
         Options {
-            responses: ResponseStyle::Builder,
-            directories: Directories::NotFound,
             inline_small_files: inline,
             ..Options::course()
         }

@@ -22,6 +22,7 @@
 //! | `access.rs` | stage 18: may this client use the route at all? (403 before any action runs) |
 //! | `files.rs` | the file action: a static file, an index file, a small file inlined with its head |
 //! | `listing.rs` | a folder without an index file: 404, or stage 17's HTML listing |
+//! | `gzip.rs` | stage 19: whether a file or listing is compressed, and the compressed answer |
 //! | `upstream.rs` | the reverse-proxy action: the request head for the upstream |
 //! | `redirect.rs` | the redirect action |
 //! | `timeouts.rs` | stage 21: arming the timers, and what an expired one means |
@@ -36,6 +37,7 @@ mod access;
 mod connection;
 mod file_cache;
 mod files;
+mod gzip;
 mod listing;
 mod redirect;
 pub mod route;
@@ -147,6 +149,9 @@ pub struct Options {
     /// `timeouts.rs`), with the durations the config gives ([`crate::timeouts::Timeouts`]).
     /// `false` before stage 21: those stages wait for ever, as the course's do.
     pub timeouts: bool,
+    /// Stage 19: compress file and listing answers on routes with `gzip_enable`, for clients
+    /// that accept gzip (see `gzip.rs`). `false` before stage 19, which ignore the gzip keys.
+    pub gzip: bool,
 }
 
 impl Options {
@@ -168,6 +173,7 @@ impl Options {
             pipe_threshold: phase1::constants::PIPE_THRESHOLD,
             ip_lists: false,
             timeouts: false,
+            gzip: false,
         }
     }
 
@@ -186,6 +192,7 @@ impl Options {
             pipe_threshold: EXPSERVER_PIPE_THRESHOLD,
             ip_lists: true,
             timeouts: true,
+            gzip: true,
             ..Options::course()
         }
     }

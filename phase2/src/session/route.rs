@@ -10,7 +10,7 @@
 //!
 //! | action | file | outcome |
 //! |---|---|---|
-//! | `file_serve` (and the stage-14/15 folder) | `files.rs`, `listing.rs` | a reply, or a reply followed by a file |
+//! | `file_serve` (and the stage-14/15 folder) | `files.rs`, `listing.rs` (and `gzip.rs` from stage 19) | a reply, a reply followed by a file, or a compressed stream |
 //! | `redirect` | `redirect.rs` | a reply with `Location` |
 //! | `reverse_proxy` | `upstream.rs` | the client handed over to an upstream |
 //!
@@ -28,8 +28,8 @@
 //!
 //! Nothing else changes: the connection already knows how to send every kind of [`Outcome`],
 //! keep the connection alive or close it, and the response module writes the bytes. If a new
-//! action needs something the connection does not do yet (stage 19's compressed file stream),
-//! that is a new [`Outcome`] variant and one arm in `HttpSession::carry_out`.
+//! action needs something the connection does not do yet, that is a new [`Outcome`] variant and
+//! one arm in `HttpSession::carry_out`, as stage 19's compressed stream ([`Outcome::Stream`]) is.
 //!
 //! A check that runs before *every* action of a route is one file too, called at the top of
 //! `run_route`: stage 18's IP allow and deny lists are `access.rs`,
@@ -44,6 +44,7 @@ use phase1::ClientInfo;
 
 use super::{access, files, redirect, upstream, Options, Site};
 use crate::config::{Listener, Route, RouteAction};
+use crate::gzip_body::GzipBody;
 use crate::http::{Reply, Request, StatusCode};
 use crate::resolve::CleanPath;
 
@@ -66,6 +67,9 @@ pub enum Outcome {
     Reply(Reply),
     /// Send this head, then stream the file through the core's pipe.
     File(Reply, File),
+    /// Send this head, then the body as the reader makes it, through the core's pipe (stage
+    /// 19's compressed answers, already framed for the wire).
+    Stream(Reply, GzipBody),
     /// Hand the client over to an upstream (`host:port`): `head` goes first, then every further
     /// client byte; the upstream's bytes come back to the client untouched.
     Proxy { upstream: String, head: Vec<u8> },
@@ -100,7 +104,7 @@ pub fn answer(
         client,
     };
     match site {
-        Site::Folder(root) => files::serve(&exchange, root, &[]),
+        Site::Folder(root) => files::serve(&exchange, root, &[], None),
         Site::Config(config) => {
             let Some(listener) = listener else {
                 phase1::error!("a config session without its listener");
@@ -122,7 +126,11 @@ fn run_route(route: &Route, exchange: &Exchange<'_>) -> Outcome {
         return denied;
     }
     match &route.action {
-        RouteAction::FileServe(files) => files::serve(exchange, &files.dir_path, &files.index),
+        RouteAction::FileServe(files) => {
+            // Stage 19: compress if both the stage and the route say so.
+            let gzip = (exchange.options.gzip && files.gzip.enable).then_some(&files.gzip);
+            files::serve(exchange, &files.dir_path, &files.index, gzip)
+        }
         RouteAction::Redirect { status, url } => redirect::answer(*status, url),
         // Stage 20 would choose among the upstreams; stage 16 uses the first.
         RouteAction::ReverseProxy { upstreams } => upstream::forward(exchange, &upstreams[0]),

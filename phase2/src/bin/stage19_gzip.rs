@@ -1,0 +1,36 @@
+//! Stage 19: gzip. A file route with `gzip_enable` compresses files and directory listings of
+//! the types in `gzip_types` (and at least `gzip_min_length` bytes) for clients whose
+//! `Accept-Encoding` takes gzip, a piece at a time while they are sent; everything else is
+//! stage 17.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use phase2::session::{Directories, Options};
+
+#[derive(Parser)]
+#[command(about = "eXpServer stage 19: stage 17 plus gzip compression of files and listings")]
+struct Args {
+    /// The JSON config file (required).
+    config: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    phase1::cli::exit_code(run())
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let Some(path) = args.config else {
+        eprintln!("No config file path given\nUsage: stage19_gzip <CONFIG>");
+        std::process::exit(2);
+    };
+    phase1::logger::init();
+    let config = phase2::server::load_config(&path)?;
+    let options = Options {
+        directories: Directories::List,
+        gzip: true,
+        ..Options::course()
+    };
+    phase2::server::run_config(config, options)
+}
