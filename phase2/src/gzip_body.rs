@@ -268,10 +268,7 @@ mod tests {
         let n = body.read(&mut buf).unwrap();
         assert!(n > 0);
         let taken = body.encoder.get_ref().taken;
-        assert!(
-            taken <= 8 << 20,
-            "{taken} bytes taken"
-        );
+        assert!(taken <= 8 << 20, "{taken} bytes taken");
     }
 
     #[test]

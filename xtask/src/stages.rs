@@ -296,6 +296,16 @@ pub const STAGES: &[Stage] = &[
         demo: None,
     },
     Stage {
+        id: "19",
+        title: "gzip",
+        binary: Some("stage19_gzip"),
+        kind: ServerKind::Config,
+        helpers: UPSTREAM,
+        config: Some(http::gzip::config),
+        checks: Checks::Grader(http::stage19),
+        demo: None,
+    },
+    Stage {
         id: "21",
         title: "timeouts",
         binary: Some("stage21_timeouts"),
@@ -350,9 +360,9 @@ mod tests {
 
     #[test]
     fn stage_lists_are_written_as_ranges() {
-        assert_eq!(list(Stage::has_checks), "1, 3-18, 21");
+        assert_eq!(list(Stage::has_checks), "1, 3-19, 21");
         assert_eq!(list(|s| s.demo.is_some()), "7-10");
         assert_eq!(list(|s| !s.has_checks()), "0, 2, 5b");
-        assert_eq!(list(|_| true), "0-18, 21, 5b");
+        assert_eq!(list(|_| true), "0-19, 21, 5b");
     }
 }

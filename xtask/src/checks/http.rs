@@ -1,4 +1,5 @@
-//! The HTTP stages (14-17): the grader's checks, and the ones it should have.
+//! The HTTP stages (14-17, and the phase-3 stages on the same config): the grader's checks, and
+//! the ones it should have.
 //!
 //! From stage 14 on the server speaks HTTP, so the checks stop comparing echoed bytes and start
 //! reading responses. The grader does that loosely (the first chunk of a raw socket for 14 and
@@ -11,11 +12,13 @@
 //! - [`client`]: the raw HTTP/1.1 client; [`html`]: the links of a listing;
 //! - [`config`]: the grader's config moved to free ports;
 //! - [`raw`] (14, 15), [`fetch`] (16), [`listing`] (17), [`strict`] (all four): the checks;
-//! - [`ip_filter`] (18): the IP allow and deny lists, from two client addresses.
+//! - [`ip_filter`] (18): the IP allow and deny lists, from two client addresses;
+//! - [`gzip`] (19): compressed answers, de-chunked and gunzipped.
 
 pub mod client;
 pub mod config;
 pub mod fetch;
+pub mod gzip;
 pub mod html;
 pub mod ip_filter;
 pub mod listing;
@@ -364,6 +367,99 @@ pub fn stage17(cx: &Ctx) -> Vec<Check> {
 pub fn stage18(cx: &Ctx) -> Vec<Check> {
     let mut list = stage17(cx);
     list.extend(ip_filter_checks(cx.ports));
+    list
+}
+
+/// Stage 19's own checks (see [`gzip`]): port 1 serves the grader's gzip route, port 2 proxies.
+fn gzip_checks(ports: &Ports) -> Vec<Check> {
+    let (port, proxy_port) = (ports.role(1), ports.role(2));
+    let large = format!("/{}", gzip::LARGE);
+    let accepting = gzip::ACCEPTING
+        .map(|v| format!("Accept-Encoding: {v}"))
+        .join("\n");
+    let refusing = gzip::REFUSING
+        .map(|v| {
+            v.map_or("(no Accept-Encoding)".to_string(), |v| {
+                format!("Accept-Encoding: {v}")
+            })
+        })
+        .join("\n");
+    vec![
+        Check::new(
+            format!("gzip: a text file ({})", role_name(ports, 1)),
+            &format!(
+                "GET {large} HTTP/1.1, Accept-Encoding: gzip ({} bytes of text)",
+                gzip::LARGE_LEN
+            ),
+            "200; content-encoding: gzip; vary: Accept-Encoding; transfer-encoding: chunked; no \
+             content-length; the chunks gunzip to the file byte for byte; under half its size"
+                .into(),
+            move |run| gzip::compressed_file(run, port),
+        ),
+        Check::new(
+            format!("gzip: clients that accept it ({})", role_name(ports, 1)),
+            &format!("GET /sample.txt HTTP/1.1 with each of\n{accepting}"),
+            "each: chunked gzip that gunzips to public/sample.txt".into(),
+            move |run| gzip::accepting(run, port),
+        ),
+        Check::new(
+            format!("gzip: clients that refuse it ({})", role_name(ports, 1)),
+            &format!("GET /sample.txt HTTP/1.1 with each of\n{refusing}"),
+            "each: the file as it is (no content-encoding, its content-length) with vary: \
+             Accept-Encoding"
+                .into(),
+            move |run| gzip::refusing(run, port),
+        ),
+        Check::new(
+            format!("gzip: files it would not help ({})", role_name(ports, 1)),
+            &format!(
+                "GET /{} ({} bytes) and GET /cat.jpg, Accept-Encoding: gzip, deflate",
+                gzip::SMALL,
+                gzip::SMALL_LEN
+            ),
+            "both as they are: no content-encoding, their content-length and bytes".into(),
+            move |run| gzip::not_worth_it(run, port),
+        ),
+        Check::new(
+            format!("gzip: an HTTP/1.0 client ({})", role_name(ports, 1)),
+            &format!("GET {large} HTTP/1.0, Accept-Encoding: gzip"),
+            "content-encoding: gzip; neither content-length nor transfer-encoding; the body runs \
+             to the close and gunzips to the file"
+                .into(),
+            move |run| gzip::http10(run, port),
+        ),
+        Check::new(
+            format!("gzip: HEAD ({})", role_name(ports, 1)),
+            &format!("HEAD {large} HTTP/1.1, Accept-Encoding: gzip"),
+            "the compressed answer's head (content-encoding: gzip, chunked, no length), no body, \
+             then the close"
+                .into(),
+            move |_| gzip::head(port),
+        ),
+        Check::new(
+            format!("gzip: a directory listing ({})", role_name(ports, 1)),
+            "GET / HTTP/1.1, Accept-Encoding: gzip",
+            "chunked gzip, content-type: text/html; gunzipped, a link per entry of public/".into(),
+            move |run| gzip::listing(run, port),
+        ),
+        Check::new(
+            format!(
+                "gzip: the reverse proxy relays untouched ({})",
+                role_name(ports, 2)
+            ),
+            &format!("GET {large} HTTP/1.1, Accept-Encoding: gzip, through the proxy to Python"),
+            "Python's answer as it is: no content-encoding, the file's content-length and bytes"
+                .into(),
+            move |run| gzip::proxied(run, proxy_port),
+        ),
+    ]
+}
+
+/// Stage 19: stage 18's checks (stage 17's on the grader's config, which has gzip on, with the
+/// fetch client undoing it as Node's does, then the IP lists), then gzip's own.
+pub fn stage19(cx: &Ctx) -> Vec<Check> {
+    let mut list = stage18(cx);
+    list.extend(gzip_checks(cx.ports));
     list
 }
 

@@ -9,6 +9,11 @@
 //!
 //! It is the one response reader of the project: the checks and the end-to-end tests (keep-alive
 //! and pipelining included, through [`Connection`]) read responses with it.
+//!
+//! Bodies are framed by `Content-Length`, by `Transfer-Encoding: chunked` (decoded strictly: a
+//! size line in hex, that many bytes, CRLF, and a last chunk of size zero; any deviation is an
+//! error) or by the close. [`fetch`] then undoes `Content-Encoding: gzip` as Node's `fetch` does
+//! ([`gunzip`], strictly too: one gzip member and nothing after it).
 
 use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, TcpStream};
@@ -40,8 +45,13 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// True if every line of the head, and the blank line, ended in CRLF.
     pub crlf: bool,
-    /// The body bytes received (none for a HEAD request unless the server wrongly sent some).
+    /// The body bytes received (none for a HEAD request unless the server wrongly sent some),
+    /// with the chunked framing removed; by [`fetch`] also gunzipped.
     pub body: Vec<u8>,
+    /// The body came with `Transfer-Encoding: chunked` (and was decoded).
+    pub chunked: bool,
+    /// The body's size before [`fetch`] gunzipped it, if it did.
+    pub gzipped_len: Option<usize>,
 }
 
 impl Response {
@@ -82,6 +92,9 @@ impl Response {
         for name in [
             "content-type",
             "content-length",
+            "transfer-encoding",
+            "content-encoding",
+            "vary",
             "location",
             "server",
             "connection",
@@ -90,7 +103,13 @@ impl Response {
                 parts.push(format!("{name}: {v}"));
             }
         }
-        parts.push(format!("{} body bytes", self.body.len()));
+        match self.gzipped_len {
+            Some(gzipped) => parts.push(format!(
+                "{gzipped} body bytes, {} after gunzip",
+                self.body.len()
+            )),
+            None => parts.push(format!("{} body bytes", self.body.len())),
+        }
         parts.join("; ")
     }
 }
@@ -237,6 +256,11 @@ impl Connection {
         if body == Body::None {
             return Ok(response);
         }
+        if response.is_chunked() {
+            response.body = self.chunked_body(deadline, &response.status_line)?;
+            response.chunked = true;
+            return Ok(response);
+        }
         match response.content_length() {
             Some(length) => {
                 if self.pending.len() < length {
@@ -266,6 +290,94 @@ impl Connection {
             }
         }
         Ok(response)
+    }
+
+    /// A chunked body (RFC 9112 §7.1), read and decoded by the deadline; the bytes after it stay
+    /// for the next response.
+    fn chunked_body(&mut self, deadline: Instant, status_line: &str) -> Result<Vec<u8>, String> {
+        let mut body = Vec::new();
+        let mut at = 0;
+        loop {
+            let line_end = self.need_line(at, deadline, status_line)?;
+            let line = String::from_utf8_lossy(&self.pending[at..line_end]).into_owned();
+            // Chunk extensions (`;name=value`) are allowed and ignored.
+            let size_text = line.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(size_text, 16)
+                .ok()
+                .filter(|_| !size_text.is_empty() && !size_text.starts_with('+'))
+                .ok_or_else(|| {
+                    format!(
+                        "{status_line}: bad chunk size line {line:?} after {} body bytes",
+                        body.len()
+                    )
+                })?;
+            at = line_end + 2;
+            if size == 0 {
+                // Trailer fields, then an empty line.
+                loop {
+                    let end = self.need_line(at, deadline, status_line)?;
+                    let empty = end == at;
+                    at = end + 2;
+                    if empty {
+                        self.pending.drain(..at);
+                        return Ok(body);
+                    }
+                }
+            }
+            if body.len() + size > MAX_RESPONSE {
+                return Err(format!(
+                    "{status_line}: a chunked body over {MAX_RESPONSE} bytes"
+                ));
+            }
+            self.need(at + size + 2, deadline, status_line)?;
+            body.extend_from_slice(&self.pending[at..at + size]);
+            if &self.pending[at + size..at + size + 2] != b"\r\n" {
+                return Err(format!(
+                    "{status_line}: a chunk of {size} bytes is not followed by CRLF"
+                ));
+            }
+            at += size + 2;
+            // Keep the buffer small on long bodies: drop what is decoded.
+            if at > 1 << 20 {
+                self.pending.drain(..at);
+                at = 0;
+            }
+        }
+    }
+
+    /// Reads until `pending` holds a CRLF at or after `from`; returns where it starts.
+    fn need_line(
+        &mut self,
+        from: usize,
+        deadline: Instant,
+        status_line: &str,
+    ) -> Result<usize, String> {
+        loop {
+            if let Some(end) = self.pending[from..].windows(2).position(|w| w == b"\r\n") {
+                return Ok(from + end);
+            }
+            if self.pending.len() - from > 1024 {
+                return Err(format!("{status_line}: a chunk size line over 1024 bytes"));
+            }
+            let len = self.pending.len() + 1;
+            self.need(len, deadline, status_line)?;
+        }
+    }
+
+    /// Reads until `pending` holds at least `len` bytes.
+    fn need(&mut self, len: usize, deadline: Instant, status_line: &str) -> Result<(), String> {
+        while self.pending.len() < len {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (more, end) = read_upto(&mut self.stream, len - self.pending.len(), left);
+            self.pending.extend_from_slice(&more);
+            if self.pending.len() < len && more.is_empty() {
+                return Err(format!(
+                    "{status_line}: the chunked body stopped before its last chunk ({})",
+                    end.describe()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// How the connection ends after the responses read so far: bytes already received beyond
@@ -355,7 +467,8 @@ pub fn fetch(port: u16, path: &str) -> Result<Response, String> {
     fetch_method(port, "GET", path).map(|e| e.response)
 }
 
-/// Like [`fetch`] with any method; HEAD reads no body and waits for the close.
+/// Like [`fetch`] with any method; HEAD reads no body and waits for the close. A gzip body is
+/// gunzipped, as `fetch` does.
 pub fn fetch_method(port: u16, method: &str, path: &str) -> Result<Exchange, String> {
     let request = fetch_request(port, method, path);
     let body = if method == "HEAD" {
@@ -363,7 +476,53 @@ pub fn fetch_method(port: u16, method: &str, path: &str) -> Result<Exchange, Str
     } else {
         Body::Read
     };
-    exchange(port, request.as_bytes(), body, method == "HEAD")
+    let mut exchange = exchange(port, request.as_bytes(), body, method == "HEAD")?;
+    if body == Body::Read {
+        decode_gzip(&mut exchange.response)?;
+    }
+    Ok(exchange)
+}
+
+/// Gunzips `response`'s body in place if it says `Content-Encoding: gzip`, as Node's `fetch`
+/// does, and notes the size it had ([`Response::gzipped_len`]).
+pub fn decode_gzip(response: &mut Response) -> Result<(), String> {
+    let gzip = response
+        .header("content-encoding")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    if gzip {
+        let plain = gunzip(&response.body).map_err(|e| {
+            format!(
+                "{}: the gzip body does not gunzip: {e}",
+                response.status_line
+            )
+        })?;
+        response.gzipped_len = Some(response.body.len());
+        response.body = plain;
+    }
+    Ok(())
+}
+
+/// Undoes gzip strictly: exactly one gzip member (RFC 1952, its CRC and length checked) and no
+/// byte after it.
+pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use flate2::bufread::GzDecoder;
+    let mut decoder = GzDecoder::new(bytes);
+    let mut plain = Vec::new();
+    decoder.read_to_end(&mut plain).map_err(|e| {
+        format!(
+            "{e} (after {} bytes out of {} in)",
+            plain.len(),
+            bytes.len()
+        )
+    })?;
+    let rest = decoder.into_inner();
+    if !rest.is_empty() {
+        return Err(format!(
+            "{} bytes after the end of the gzip stream",
+            rest.len()
+        ));
+    }
+    Ok(plain)
 }
 
 /// The request head Node's `fetch` sends (lower-case names, keep-alive).
@@ -372,6 +531,17 @@ pub fn fetch_request(port: u16, method: &str, path: &str) -> String {
         "{method} {path} HTTP/1.1\r\nhost: localhost:{port}\r\nconnection: keep-alive\r\naccept: */*\r\n\
          accept-language: *\r\nsec-fetch-mode: cors\r\nuser-agent: node\r\naccept-encoding: gzip, deflate\r\n\r\n"
     )
+}
+
+impl Response {
+    /// The body is sent with `Transfer-Encoding: chunked` (the last coding listed).
+    pub fn is_chunked(&self) -> bool {
+        self.header("transfer-encoding").is_some_and(|v| {
+            v.rsplit(',')
+                .next()
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"))
+        })
+    }
 }
 
 /// Waits for the server to close the connection after a complete response.
@@ -450,6 +620,8 @@ pub fn parse_head(head: &[u8]) -> Result<Response, String> {
         headers,
         crlf,
         body: Vec::new(),
+        chunked: false,
+        gzipped_len: None,
     })
 }
 
@@ -528,6 +700,68 @@ mod tests {
         let r = parse_head(b"HTTP/1.1 200 OK\r\nA: 1\r\nA: 2\r\n\r\n").unwrap();
         assert_eq!(r.header("a").as_deref(), Some("1, 2"));
         assert_eq!(r.last_header("a"), Some("2"));
+    }
+
+    /// A one-connection server that writes `bytes` and closes.
+    fn serve(bytes: &'static [u8]) -> u16 {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(bytes).unwrap();
+        });
+        port
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded_and_the_next_response_kept() {
+        let port = serve(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n1\r\n!\r\n0\r\n\r\n\
+              HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n",
+        );
+        let mut connection = Connection::open(port).unwrap();
+        let first = connection.response(Body::Read).unwrap();
+        assert!(first.chunked);
+        assert_eq!(first.body, b"hello!");
+        let second = connection.response(Body::Read).unwrap();
+        assert_eq!(second.status, 204);
+    }
+
+    #[test]
+    fn bad_chunked_framing_fails() {
+        for bytes in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+        ] {
+            let port = serve(bytes);
+            let error = Connection::open(port)
+                .unwrap()
+                .response(Body::Read)
+                .unwrap_err();
+            assert!(error.contains("chunk"), "{error}");
+        }
+    }
+
+    #[test]
+    fn gunzip_is_strict() {
+        let data = b"some text some text some text".repeat(10);
+        assert_eq!(gunzip(&gzip(&data)).unwrap(), data);
+        let mut trailing = gzip(&data);
+        trailing.push(b'x');
+        assert!(gunzip(&trailing).unwrap_err().contains("after the end"));
+        let mut cut = gzip(&data);
+        cut.truncate(cut.len() - 4);
+        assert!(gunzip(&cut).is_err());
+        assert!(gunzip(b"plain text").is_err());
     }
 
     #[test]
