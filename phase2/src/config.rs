@@ -26,8 +26,8 @@ use crate::ip_filter::{IpLists, IpRange};
 use crate::timeouts::Timeouts;
 
 /// The config `expserver` runs when it is given none: the course's four servers, with the file
-/// server on the repository's `public/` folder (relative to the working directory) and directory
-/// listing.
+/// server on the repository's `public/` folder (relative to the working directory), directory
+/// listing and gzip for clients that accept it.
 pub const DEFAULT_CONFIG_JSON: &str = r#"{
   "server_name": "eXpServer",
   "workers": 1,
@@ -35,7 +35,8 @@ pub const DEFAULT_CONFIG_JSON: &str = r#"{
     {
       "listeners": [{ "host": "0.0.0.0", "port": 8001 }],
       "routes": [
-        { "req_path": "/", "type": "file_serve", "dir_path": "public", "index": ["index.html"] },
+        { "req_path": "/", "type": "file_serve", "dir_path": "public", "index": ["index.html"],
+          "gzip_enable": true, "gzip_level": 6 },
         { "req_path": "/redirect", "type": "redirect", "http_status_code": 302,
           "redirect_url": "http://localhost:8002/" }
       ]

@@ -1,5 +1,6 @@
-//! The checker's stage 14-18 checks (the official grader's, plus the stricter ones) against our
-//! binaries, on free ports, exactly as `cargo xtask check-stage N` runs them.
+//! The checker's checks of stages 14-19 (the official grader's, the stricter ones and our own
+//! for the phase-3 stages) against our binaries, on free ports, exactly as
+//! `cargo xtask check-stage N` runs them.
 //!
 //! The finished server takes the same config as stages 16 and 17, so it is held to their checks
 //! too: a later feature must never break what the grader tests.
@@ -47,6 +48,11 @@ fn stage18_passes_the_checks() {
 }
 
 #[test]
+fn stage19_passes_the_checks() {
+    passes("19", env!("CARGO_BIN_EXE_stage19_gzip"));
+}
+
+#[test]
 fn expserver_passes_the_stage18_checks() {
     passes("18", env!("CARGO_BIN_EXE_expserver"));
 }
@@ -69,4 +75,9 @@ fn expserver_passes_the_stage21_checks() {
 #[test]
 fn stage21_still_passes_the_stage18_checks() {
     passes("18", env!("CARGO_BIN_EXE_stage21_timeouts"));
+}
+
+#[test]
+fn expserver_passes_the_stage19_checks() {
+    passes("19", env!("CARGO_BIN_EXE_expserver"));
 }

@@ -150,6 +150,8 @@ fn response(date: &str, body: &[u8]) -> Response {
             ("Date".into(), date.into()),
         ],
         body: body.to_vec(),
+        chunked: false,
+        gzipped_len: None,
     }
 }
 

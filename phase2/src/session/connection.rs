@@ -307,7 +307,7 @@ impl HttpSession {
         let body = match after {
             None => return self.answered(ctx),
             // Already framed by the compressor; read to its end.
-            Some(After::Stream(body)) => BodySource::Stream(Box::new(body)),
+            Some(After::Stream(body)) => BodySource::Stream(body),
             Some(After::File(file)) => {
                 // Exactly the announced length, never more: bytes appended to the file meanwhile
                 // would otherwise be taken by the client for its next answer. A file that
@@ -532,7 +532,7 @@ enum After {
     /// A file, sent as it is (exactly the announced length).
     File(std::fs::File),
     /// A body the reader makes and frames itself (stage 19's gzip).
-    Stream(GzipBody),
+    Stream(Box<GzipBody>),
 }
 
 /// What the client asked for: HTTP/1.1 keeps the connection unless a `Connection` header says

@@ -133,7 +133,7 @@ fn read_small_file(mut file: File, size: u64) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::super::route::answer_from_folder;
-    use super::super::{Directories, Options, ResponseStyle};
+    use super::super::{Options, ResponseStyle};
     use super::*;
     use crate::http::{Framing, Parse, Request, RequestParser};
 

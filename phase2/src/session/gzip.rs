@@ -84,5 +84,5 @@ pub(super) fn compressed(
     if request.is_head() {
         return Outcome::Reply(reply);
     }
-    Outcome::Stream(reply, GzipBody::new(source, level, framing))
+    Outcome::Stream(reply, Box::new(GzipBody::new(source, level, framing)))
 }

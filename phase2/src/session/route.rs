@@ -69,7 +69,7 @@ pub enum Outcome {
     File(Reply, File),
     /// Send this head, then the body as the reader makes it, through the core's pipe (stage
     /// 19's compressed answers, already framed for the wire).
-    Stream(Reply, GzipBody),
+    Stream(Reply, Box<GzipBody>),
     /// Hand the client over to an upstream (`host:port`): `head` goes first, then every further
     /// client byte; the upstream's bytes come back to the client untouched.
     Proxy { upstream: String, head: Vec<u8> },

@@ -12,7 +12,7 @@ use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use xtask::checks::http::client::parse_response;
+use xtask::checks::http::client::{decode_gzip, parse_response};
 pub use xtask::checks::http::client::{Body, Closing, Connection, Response};
 use xtask::checks::wire;
 use xtask::ports::{free_tcp_port, Proto};
@@ -155,13 +155,16 @@ pub fn get(port: u16, path: &str) -> Response {
     parse_reply(&exchange(port, &fetch_get(path)))
 }
 
-/// Like [`get`], but the response is framed by its `Content-Length` as Node's `fetch` (the
-/// grader's client from stage 16) frames it, so it works whether the server then closes the
-/// connection (the course stages) or keeps it (`expserver`).
+/// Like [`get`], but the response is framed by its `Content-Length` (or its chunks) as Node's
+/// `fetch` (the grader's client from stage 16) frames it, so it works whether the server then
+/// closes the connection (the course stages) or keeps it (`expserver`); and, as `fetch` does, a
+/// gzip body (stage 19 on) is gunzipped.
 pub fn fetch(port: u16, path: &str) -> Response {
     let mut conn = Conn::open(port);
     conn.send(&fetch_get(path));
-    conn.reply(false)
+    let mut reply = conn.reply(false);
+    decode_gzip(&mut reply).unwrap_or_else(|e| panic!("{e}"));
+    reply
 }
 
 /// A keep-alive connection: the checker's [`Connection`], panicking on what it reports.
@@ -186,8 +189,8 @@ impl Conn {
         let reply = self.0.response(body).unwrap_or_else(|e| panic!("{e}"));
         assert!(reply.crlf, "bare LF in head: {}", reply.status_line);
         assert!(
-            to_head || reply.content_length().is_some(),
-            "no Content-Length in {}",
+            to_head || reply.content_length().is_some() || reply.chunked,
+            "neither Content-Length nor chunks in {}",
             reply.summary()
         );
         reply

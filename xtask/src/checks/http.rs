@@ -394,13 +394,13 @@ fn gzip_checks(ports: &Ports) -> Vec<Check> {
             "200; content-encoding: gzip; vary: Accept-Encoding; transfer-encoding: chunked; no \
              content-length; the chunks gunzip to the file byte for byte; under half its size"
                 .into(),
-            move |run| gzip::compressed_file(run, port),
+            move |run| gzip::compressed_file(&run.layout.public(), port),
         ),
         Check::new(
             format!("gzip: clients that accept it ({})", role_name(ports, 1)),
             &format!("GET /sample.txt HTTP/1.1 with each of\n{accepting}"),
             "each: chunked gzip that gunzips to public/sample.txt".into(),
-            move |run| gzip::accepting(run, port),
+            move |run| gzip::accepting(&run.layout.public(), port),
         ),
         Check::new(
             format!("gzip: clients that refuse it ({})", role_name(ports, 1)),
@@ -408,7 +408,7 @@ fn gzip_checks(ports: &Ports) -> Vec<Check> {
             "each: the file as it is (no content-encoding, its content-length) with vary: \
              Accept-Encoding"
                 .into(),
-            move |run| gzip::refusing(run, port),
+            move |run| gzip::refusing(&run.layout.public(), port),
         ),
         Check::new(
             format!("gzip: files it would not help ({})", role_name(ports, 1)),
@@ -418,7 +418,7 @@ fn gzip_checks(ports: &Ports) -> Vec<Check> {
                 gzip::SMALL_LEN
             ),
             "both as they are: no content-encoding, their content-length and bytes".into(),
-            move |run| gzip::not_worth_it(run, port),
+            move |run| gzip::not_worth_it(&run.layout.public(), port),
         ),
         Check::new(
             format!("gzip: an HTTP/1.0 client ({})", role_name(ports, 1)),
@@ -426,7 +426,7 @@ fn gzip_checks(ports: &Ports) -> Vec<Check> {
             "content-encoding: gzip; neither content-length nor transfer-encoding; the body runs \
              to the close and gunzips to the file"
                 .into(),
-            move |run| gzip::http10(run, port),
+            move |run| gzip::http10(&run.layout.public(), port),
         ),
         Check::new(
             format!("gzip: HEAD ({})", role_name(ports, 1)),
@@ -440,7 +440,7 @@ fn gzip_checks(ports: &Ports) -> Vec<Check> {
             format!("gzip: a directory listing ({})", role_name(ports, 1)),
             "GET / HTTP/1.1, Accept-Encoding: gzip",
             "chunked gzip, content-type: text/html; gunzipped, a link per entry of public/".into(),
-            move |run| gzip::listing(run, port),
+            move |run| gzip::listing(&run.layout.public(), port),
         ),
         Check::new(
             format!(
@@ -450,7 +450,7 @@ fn gzip_checks(ports: &Ports) -> Vec<Check> {
             &format!("GET {large} HTTP/1.1, Accept-Encoding: gzip, through the proxy to Python"),
             "Python's answer as it is: no content-encoding, the file's content-length and bytes"
                 .into(),
-            move |run| gzip::proxied(run, proxy_port),
+            move |run| gzip::proxied(&run.layout.public(), proxy_port),
         ),
     ]
 }

@@ -10,7 +10,7 @@
 //! file byte for byte.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -20,7 +20,6 @@ use super::listing::expected_links;
 use super::{config as graders_config, Problems};
 use crate::checks::Verdict;
 use crate::layout::Layout;
-use crate::runner::StageRun;
 use crate::target::Ports;
 
 /// The big text file the checks compress.
@@ -40,7 +39,7 @@ pub fn config(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
     graders_config::graders(layout, ports)
 }
 
-/// [`LARGE_LEN`] bytes of text that compresses as real text does (about 4 to 1), not to
+/// [`LARGE_LEN`] bytes of text that compresses as real text does (about 10 to 1), not to
 /// nothing: numbered lines with a changing number in each.
 pub fn large_text() -> Vec<u8> {
     let mut text = Vec::with_capacity(LARGE_LEN + 100);
@@ -71,8 +70,8 @@ fn send(port: u16, request: &str, body: Body) -> Result<Exchange, String> {
 }
 
 /// The bytes of a file in the run's `public/`.
-fn public_file(run: &StageRun, name: &str) -> Result<Vec<u8>, String> {
-    let path = run.layout.public().join(name);
+fn public_file(public: &Path, name: &str) -> Result<Vec<u8>, String> {
+    let path = public.join(name);
     fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
@@ -167,8 +166,8 @@ fn expect_closed(problems: &mut Problems, exchange: &Exchange) -> String {
 
 /// GET /large.txt over HTTP/1.1 with `Accept-Encoding: gzip`: chunked gzip that gunzips to the
 /// file, and smaller than it.
-pub fn compressed_file(run: &StageRun, port: u16) -> Verdict {
-    let want = public_file(run, LARGE)?;
+pub fn compressed_file(public: &Path, port: u16) -> Verdict {
+    let want = public_file(public, LARGE)?;
     let request = request(
         "GET",
         &format!("/{LARGE}"),
@@ -215,8 +214,8 @@ pub const REFUSING: [Option<&str>; 5] = [
 ];
 
 /// Each of [`ACCEPTING`] gets the compressed file.
-pub fn accepting(run: &StageRun, port: u16) -> Verdict {
-    let want = public_file(run, "sample.txt")?;
+pub fn accepting(public: &Path, port: u16) -> Verdict {
+    let want = public_file(public, "sample.txt")?;
     let mut problems = Problems::default();
     let mut seen = Vec::new();
     for value in ACCEPTING {
@@ -243,8 +242,8 @@ pub fn accepting(run: &StageRun, port: u16) -> Verdict {
 }
 
 /// Each of [`REFUSING`] gets the file as it is, with its length and `Vary: Accept-Encoding`.
-pub fn refusing(run: &StageRun, port: u16) -> Verdict {
-    let want = public_file(run, "sample.txt")?;
+pub fn refusing(public: &Path, port: u16) -> Verdict {
+    let want = public_file(public, "sample.txt")?;
     let mut problems = Problems::default();
     let mut seen = Vec::new();
     for value in REFUSING {
@@ -301,14 +300,14 @@ fn expect_plain(problems: &mut Problems, response: &Response, want: &[u8], what:
 
 /// Files gzip would not help are sent as they are, even to a client that accepts gzip: one
 /// under `gzip_min_length` and one whose type is not in `gzip_types` (a JPEG).
-pub fn not_worth_it(run: &StageRun, port: u16) -> Verdict {
+pub fn not_worth_it(public: &Path, port: u16) -> Verdict {
     let mut problems = Problems::default();
     let mut seen = Vec::new();
     for (name, why) in [
         (SMALL, "under gzip_min_length (256)"),
         ("cat.jpg", "image/jpeg"),
     ] {
-        let want = public_file(run, name)?;
+        let want = public_file(public, name)?;
         let path = format!("/{name}");
         let request = request(
             "GET",
@@ -333,8 +332,8 @@ pub fn not_worth_it(run: &StageRun, port: u16) -> Verdict {
 }
 
 /// GET /large.txt over HTTP/1.0: gzip with neither length nor chunks, ended by the close.
-pub fn http10(run: &StageRun, port: u16) -> Verdict {
-    let want = public_file(run, LARGE)?;
+pub fn http10(public: &Path, port: u16) -> Verdict {
+    let want = public_file(public, LARGE)?;
     let request = request(
         "GET",
         &format!("/{LARGE}"),
@@ -376,8 +375,8 @@ pub fn head(port: u16) -> Verdict {
 }
 
 /// GET / with `Accept-Encoding: gzip`: the listing, compressed, with a link per entry.
-pub fn listing(run: &StageRun, port: u16) -> Verdict {
-    let want = expected_links(&run.layout.public(), "/")?;
+pub fn listing(public: &Path, port: u16) -> Verdict {
+    let want = expected_links(public, "/")?;
     let request = request("GET", "/", "1.1", port, "Accept-Encoding: gzip\r\n");
     let exchange = send(port, &request, Body::Read)?;
     let response = &exchange.response;
@@ -400,8 +399,8 @@ pub fn listing(run: &StageRun, port: u16) -> Verdict {
 
 /// GET /large.txt through the reverse proxy with `Accept-Encoding: gzip`: relayed untouched
 /// (Python's http.server does not compress, so neither may the proxy).
-pub fn proxied(run: &StageRun, port: u16) -> Verdict {
-    let want = public_file(run, LARGE)?;
+pub fn proxied(public: &Path, port: u16) -> Verdict {
+    let want = public_file(public, LARGE)?;
     let request = request(
         "GET",
         &format!("/{LARGE}"),
@@ -414,4 +413,101 @@ pub fn proxied(run: &StageRun, port: u16) -> Verdict {
     let mut problems = Problems::default();
     expect_plain(&mut problems, response, &want, LARGE);
     problems.verdict(response.summary())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checks must fail on the mistakes they exist to catch: canned servers make each one.
+
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::thread;
+
+    use super::*;
+
+    /// A one-connection server that reads the request head, writes `bytes` and closes.
+    fn canned(bytes: Vec<u8>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = Vec::new();
+            let mut byte = [0u8; 1];
+            while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                request.push(byte[0]);
+            }
+            let _ = stream.write_all(&bytes);
+        });
+        port
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn chunked(head: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = head.as_bytes().to_vec();
+        for piece in body.chunks(1000) {
+            out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            out.extend_from_slice(piece);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        out
+    }
+
+    const GZIP_HEAD: &str =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\n\
+                             Vary: Accept-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+    fn public() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(LARGE), large_text()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_right_answer_passes() {
+        let dir = public();
+        let port = canned(chunked(GZIP_HEAD, &gzip(&large_text())));
+        compressed_file(dir.path(), port).unwrap();
+    }
+
+    #[test]
+    fn an_uncompressed_answer_fails() {
+        let dir = public();
+        let mut plain = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {LARGE_LEN}\r\n\r\n"
+        )
+        .into_bytes();
+        plain.extend_from_slice(&large_text());
+        let error = compressed_file(dir.path(), canned(plain)).unwrap_err();
+        assert!(error.contains("no content-encoding header"), "{error}");
+        assert!(error.contains("does not gunzip"), "{error}");
+    }
+
+    #[test]
+    fn a_wrong_body_fails() {
+        let dir = public();
+        let mut other = large_text();
+        other[500_000] = b'#';
+        let error =
+            compressed_file(dir.path(), canned(chunked(GZIP_HEAD, &gzip(&other)))).unwrap_err();
+        assert!(error.contains("first differ at byte 500000"), "{error}");
+    }
+
+    #[test]
+    fn a_length_on_a_stream_and_chunks_for_http10_fail() {
+        let dir = public();
+        let head = GZIP_HEAD.replace("Vary: Accept-Encoding\r\n", "Content-Length: 5\r\n");
+        let error =
+            compressed_file(dir.path(), canned(chunked(&head, &gzip(&large_text())))).unwrap_err();
+        assert!(error.contains("content-length: 5"), "{error}");
+        assert!(error.contains("lists Accept-Encoding"), "{error}");
+        let error =
+            http10(dir.path(), canned(chunked(GZIP_HEAD, &gzip(&large_text())))).unwrap_err();
+        assert!(error.contains("knows no chunks"), "{error}");
+    }
 }
