@@ -1,7 +1,7 @@
 //! Stage 19: gzip. A file route with `gzip_enable` compresses files and directory listings of
 //! the types in `gzip_types` (and at least `gzip_min_length` bytes) for clients whose
 //! `Accept-Encoding` takes gzip, a piece at a time while they are sent; everything else is
-//! stage 17.
+//! stage 18 (directory listings, IP allow and deny lists).
 
 use std::path::PathBuf;
 
@@ -9,7 +9,7 @@ use clap::Parser;
 use phase2::session::{Directories, Options};
 
 #[derive(Parser)]
-#[command(about = "eXpServer stage 19: stage 17 plus gzip compression of files and listings")]
+#[command(about = "eXpServer stage 19: stage 18 plus gzip compression of files and listings")]
 struct Args {
     /// The JSON config file (required).
     config: Option<PathBuf>,
@@ -29,6 +29,7 @@ fn run() -> anyhow::Result<()> {
     let config = phase2::server::load_config(&path)?;
     let options = Options {
         directories: Directories::List,
+        ip_lists: true,
         gzip: true,
         ..Options::course()
     };

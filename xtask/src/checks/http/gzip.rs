@@ -1,8 +1,9 @@
 //! Stage 19: gzip, checked the way a client that undoes it sees it.
 //!
 //! The grader has no stage-19 checks; these follow the contract (`phase3-4-stages-18-23.md` §2).
-//! The server runs the grader's config, whose file route already says `"gzip_enable": true,
-//! "gzip_level": 8`, with two files added to `public/` by [`config`]: `large.txt` (1 MiB of
+//! The server runs stage 18's config (the grader's, whose file route already says
+//! `"gzip_enable": true, "gzip_level": 8`, plus the `/ip/` routes, since stage 19 keeps stage
+//! 18's features), with two files added to `public/` by [`config`]: `large.txt` (1 MiB of
 //! varied text, many chunks once compressed) and `small.txt` (100 bytes, under the default
 //! `gzip_min_length` of 256). Every request is sent raw, so the checker sees the framing itself:
 //! the client decodes `Transfer-Encoding: chunked` strictly, and [`gunzip`] requires one whole
@@ -17,7 +18,7 @@ use anyhow::Result;
 use super::client::{exchange, gunzip, Body, Exchange, Response};
 use super::html::table_links;
 use super::listing::expected_links;
-use super::{config as graders_config, Problems};
+use super::{ip_filter, Problems};
 use crate::checks::Verdict;
 use crate::layout::Layout;
 use crate::target::Ports;
@@ -31,12 +32,12 @@ pub const SMALL: &str = "small.txt";
 /// Its size.
 pub const SMALL_LEN: usize = 100;
 
-/// The config of stage 19 (a [`crate::stages::ConfigWriter`]): the grader's config (moved to
-/// `ports` unless they are the course's), with [`LARGE`] and [`SMALL`] written into `public/`.
+/// The config of stage 19 (a [`crate::stages::ConfigWriter`]): stage 18's (the grader's moved
+/// to `ports`, plus the `/ip/` routes), with [`LARGE`] and [`SMALL`] written into `public/`.
 pub fn config(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
     fs::write(layout.public().join(LARGE), large_text())?;
     fs::write(layout.public().join(SMALL), &large_text()[..SMALL_LEN])?;
-    graders_config::graders(layout, ports)
+    ip_filter::config(layout, ports)
 }
 
 /// [`LARGE_LEN`] bytes of text that compresses as real text does (about 10 to 1), not to

@@ -27,7 +27,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
-use super::client::{exchange_from, fetch_request, Body, Response};
+use super::client::{decode_gzip, exchange_from, fetch_request, Body, Response};
 use super::config::{graders_json, write};
 use super::Problems;
 use crate::checks::wire::{show, Rng};
@@ -223,10 +223,14 @@ pub fn describe(cases: &[Case]) -> (String, String) {
     (input, expected)
 }
 
-/// `GET path` from the address `from`, framed by `Content-Length`.
+/// `GET path` from the address `from`, framed by `Content-Length` (or chunks), a gzip body undone.
 fn get_from(from: IpAddr, port: u16, path: &str) -> Result<Response, String> {
     let request = fetch_request(port, "GET", path);
-    exchange_from(from, port, request.as_bytes(), Body::Read, false).map(|e| e.response)
+    let mut response = exchange_from(from, port, request.as_bytes(), Body::Read, false)?.response;
+    // The request says `accept-encoding: gzip` as Node's does; from stage 19 on the answer may
+    // be compressed, and is undone as Node's `fetch` undoes it.
+    decode_gzip(&mut response)?;
+    Ok(response)
 }
 
 /// Sends every case to port `port` and requires its answer.
