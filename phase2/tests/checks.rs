@@ -78,6 +78,11 @@ fn stage21_still_passes_the_stage18_checks() {
 }
 
 #[test]
+fn stage21_still_passes_the_stage19_checks() {
+    passes("19", env!("CARGO_BIN_EXE_stage21_timeouts"));
+}
+
+#[test]
 fn expserver_passes_the_stage19_checks() {
     passes("19", env!("CARGO_BIN_EXE_expserver"));
 }
