@@ -9,7 +9,10 @@ use phase1::cli::{self, ConfigArg, PortsArg};
 use phase1::{EventLookup, Output, PortRole, Reply, SocketMode, StageProfile, Trigger};
 
 #[derive(Parser)]
-#[command(about = "eXpServer stage 6: reversal on four ports (listener and connection modules)")]
+#[command(
+    about = "eXpServer stage 6: reversal on four ports (listener and connection modules)",
+    long_about = "eXpServer stage 6: reversal on four ports (listener and connection modules).\n\nEvery port (8001-8004 by default) answers each message with the same bytes reversed, like stage 1, but the listener and connection modules now serve many clients in turn. Try it: `nc localhost 8001`, type a line, and read it back reversed. The chapter is docs/src/stage-06.md."
+)]
 struct Args {
     #[command(flatten)]
     ports: PortsArg,

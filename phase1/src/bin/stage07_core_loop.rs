@@ -14,7 +14,8 @@ use phase1::{EventLookup, Output, PortRole, Reply, SocketMode, StageProfile, Tri
 
 #[derive(Parser)]
 #[command(
-    about = "eXpServer stage 7: reversal with a core and an event loop (freezes on a non-reading client)"
+    about = "eXpServer stage 7: reversal with a core and an event loop (freezes on a non-reading client)",
+    long_about = "eXpServer stage 7: reversal with a core and an event loop (freezes on a non-reading client).\n\nThe four ports reverse what they receive, now through a core and an epoll event loop. Its flaw, on purpose: replies are sent with a blocking send, so one client that sends but never reads freezes every other client (see it with `cargo xtask demo 7`). Try it: `nc localhost 8001` in two terminals. The chapter is docs/src/stage-07.md."
 )]
 struct Args {
     #[command(flatten)]

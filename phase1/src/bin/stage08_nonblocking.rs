@@ -13,7 +13,8 @@ use phase1::{EventLookup, Output, PortRole, Reply, SocketMode, StageProfile, Tri
 
 #[derive(Parser)]
 #[command(
-    about = "eXpServer stage 8: non-blocking reversal (busy loop on idle clients, unbounded memory)"
+    about = "eXpServer stage 8: non-blocking reversal (busy loop on idle clients, unbounded memory)",
+    long_about = "eXpServer stage 8: non-blocking reversal (busy loop on idle clients, unbounded memory).\n\nThe four ports reverse what they receive, with non-blocking sockets and replies queued until the socket can take them. Its flaws, on purpose: an idle client makes the loop spin at 100 % of a core (level-triggered EPOLLOUT), and a client that never reads makes memory grow without bound (`cargo xtask demo 8` measures both). Try it: `nc localhost 8001`, then watch the CPU in `top`. The chapter is docs/src/stage-08.md."
 )]
 struct Args {
     #[command(flatten)]

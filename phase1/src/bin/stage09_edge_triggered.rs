@@ -10,7 +10,8 @@ use phase1::{EventLookup, Output, PortRole, Reply, SocketMode, StageProfile, Tri
 
 #[derive(Parser)]
 #[command(
-    about = "eXpServer stage 9: edge-triggered reversal (idle CPU ~0, memory still unbounded)"
+    about = "eXpServer stage 9: edge-triggered reversal (idle CPU ~0, memory still unbounded)",
+    long_about = "eXpServer stage 9: edge-triggered reversal (idle CPU ~0, memory still unbounded).\n\nThe four ports reverse what they receive, with edge-triggered epoll: an idle client costs no CPU any more, but a client that never reads still makes memory grow without bound (`cargo xtask demo 9`). Try it: `nc localhost 8001`. The chapter is docs/src/stage-09.md."
 )]
 struct Args {
     #[command(flatten)]

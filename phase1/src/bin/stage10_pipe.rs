@@ -9,7 +9,10 @@ use phase1::cli::{self, ConfigArg, PortsArg};
 use phase1::{EventLookup, Output, PortRole, Reply, SocketMode, StageProfile, Trigger};
 
 #[derive(Parser)]
-#[command(about = "eXpServer stage 10: echo through bounded pipes")]
+#[command(
+    about = "eXpServer stage 10: echo through bounded pipes",
+    long_about = "eXpServer stage 10: echo through bounded pipes.\n\nThe four ports echo what they receive through bounded pipes: when a client stops reading, the server stops reading from it, so memory stays bounded (`cargo xtask demo 10` shows the flat curve). Try it: `nc localhost 8001`, or `cargo xtask sender --port 8001 < /dev/zero` for a client that never reads. The chapter is docs/src/stage-10.md."
+)]
 struct Args {
     #[command(flatten)]
     ports: PortsArg,

@@ -10,7 +10,10 @@ use phase1::cli::{self, ConfigArg, PortsArg, UpstreamArg};
 use phase1::{EventLookup, Output, PortRole, Reply, SocketMode, StageProfile, Trigger};
 
 #[derive(Parser)]
-#[command(about = "eXpServer stage 11: port 1 proxies to the upstream, the others echo")]
+#[command(
+    about = "eXpServer stage 11: port 1 proxies to the upstream, the others echo",
+    long_about = "eXpServer stage 11: port 1 proxies to the upstream, the others echo.\n\nPort 8001 relays each client to the upstream (127.0.0.1:3000 by default; start one with `python3 -m http.server 3000 -d public` from the repository root) and the other ports echo. Try it: `curl -v http://localhost:8001/`. The chapter is docs/src/stage-11.md."
+)]
 struct Args {
     #[command(flatten)]
     ports: PortsArg,

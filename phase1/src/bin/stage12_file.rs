@@ -10,7 +10,8 @@ use phase1::{EventLookup, Output, PortRole, Reply, SocketMode, StageProfile, Tri
 
 #[derive(Parser)]
 #[command(
-    about = "eXpServer stage 12: proxy on port 1, a file on port 2, a refused file on port 3, echo on port 4"
+    about = "eXpServer stage 12: proxy on port 1, a file on port 2, a refused file on port 3, echo on port 4",
+    long_about = "eXpServer stage 12: proxy on port 1, a file on port 2, a refused file on port 3, echo on port 4.\n\nPort 8001 relays to the upstream (127.0.0.1:3000), port 8002 sends the file ../public/sample.txt to every client that connects, port 8003 tries a file it must refuse, and port 8004 echoes. Run it from a folder next to public/ (phase1/ in this repository). Try it: `nc localhost 8002 | wc -c`. The chapter is docs/src/stage-12.md."
 )]
 struct Args {
     #[command(flatten)]

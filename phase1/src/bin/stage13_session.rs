@@ -13,7 +13,8 @@ use phase1::{StageProfile, Trigger};
 
 #[derive(Parser)]
 #[command(
-    about = "eXpServer stage 13: every client through a session (proxy on port 1, a file on port 2)"
+    about = "eXpServer stage 13: every client through a session (proxy on port 1, a file on port 2)",
+    long_about = "eXpServer stage 13: every client through a session (proxy on port 1, a file on port 2).\n\nEvery client is now served by a session object: port 8001 relays to the upstream (127.0.0.1:3000), port 8002 sends ../public/sample.txt; the other ports accept and stay idle. Try it: `curl -v http://localhost:8001/` with an upstream running, and `nc localhost 8002 | head`. The chapter is docs/src/stage-13.md."
 )]
 struct Args {
     #[command(flatten)]

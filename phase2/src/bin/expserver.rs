@@ -15,7 +15,17 @@ use phase2::config::Config;
 use phase2::session::{KeepAlive, Options};
 
 #[derive(Parser)]
-#[command(about = "eXpServer: static files, directory listings, reverse proxy and redirects")]
+#[command(
+    about = "eXpServer: static files, directory listings, reverse proxy and redirects",
+    long_about = "eXpServer: static files, directory listings, reverse proxy and redirects, \
+                  configured by the course's JSON config.\n\n\
+                  Without CONFIG it runs an embedded default config: files and directory \
+                  listings from public/ in the working directory on port 8001, a reverse proxy \
+                  to localhost:3000 on 8002 and a redirect to the course site on 8003 (run it \
+                  from the repository root). The config format is in docs/src/expserver.md.\n\n\
+                  Environment: XPS_DEBUG=1 adds DEBUG lines to the log (one per connection \
+                  opened and closed, among others). SIGINT or SIGTERM stops the server."
+)]
 struct Args {
     /// The JSON config file; without it an embedded default config is used.
     config: Option<PathBuf>,

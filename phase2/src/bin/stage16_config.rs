@@ -9,7 +9,8 @@ use phase2::session::Options;
 #[derive(Parser)]
 #[command(about = "eXpServer stage 16: config-driven file server, reverse proxy and redirects")]
 struct Args {
-    /// The JSON config file (required).
+    /// The JSON config file, e.g. ../public/xps_config.json. Without it the stage prints its
+    /// usage line and exits with status 2, as the course's server does.
     config: Option<PathBuf>,
 }
 

@@ -15,7 +15,8 @@ use phase2::session::{Directories, Options};
     about = "eXpServer stage 21: the stages before plus timeouts (header, body, send, upstream)"
 )]
 struct Args {
-    /// The JSON config file (required).
+    /// The JSON config file, e.g. ../public/xps_config.json. Without it the stage prints its
+    /// usage line and exits with status 2, as the course's server does.
     config: Option<PathBuf>,
 }
 
