@@ -138,3 +138,79 @@ fn the_helpers_find_what_they_should() {
     assert!(binary_exists(&repo_root(), "xtask"));
     assert!(!binary_exists(&repo_root(), "no_such_binary"));
 }
+
+/// Each `cargo xtask SUBCOMMAND --flag ...` written in the book or the README, as the subcommand
+/// and the flags that follow it on that line (up to a closing backtick or a `#` comment).
+fn xtask_commands(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut commands = Vec::new();
+    for line in text.lines() {
+        let mut rest = line;
+        while let Some(start) = rest.find("cargo xtask ") {
+            rest = &rest[start + "cargo xtask ".len()..];
+            let end = rest.find(['`', '#', '|']).unwrap_or(rest.len());
+            let mut words = rest[..end].split_whitespace();
+            let Some(sub) = words.next() else { continue };
+            if !sub.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                continue;
+            }
+            let flags = words
+                .filter(|w| w.starts_with("--") && w.len() > 2)
+                .map(|w| {
+                    w.split('=')
+                        .next()
+                        .unwrap_or(w)
+                        .trim_end_matches([',', '.', ')', ';', ':'])
+                        .to_string()
+                })
+                .collect();
+            commands.push((sub.to_string(), flags));
+        }
+    }
+    commands
+}
+
+#[test]
+fn every_xtask_command_and_flag_in_the_docs_exists() {
+    let root = repo_root();
+    let mut files = vec![root.join("README.md")];
+    markdown_files(&root.join("docs"), &mut files);
+    let mut help_of = std::collections::HashMap::new();
+    let mut wrong = Vec::new();
+    let mut seen = 0;
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap();
+        for (sub, flags) in xtask_commands(&text) {
+            seen += 1;
+            let help: &String = help_of.entry(sub.clone()).or_insert_with(|| {
+                let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+                    .args([sub.as_str(), "--help"])
+                    .output()
+                    .unwrap();
+                if out.status.success() {
+                    String::from_utf8_lossy(&out.stdout).into_owned()
+                } else {
+                    String::new()
+                }
+            });
+            let name = file.strip_prefix(&root).unwrap_or(file).display();
+            if help.is_empty() {
+                wrong.push(format!("{name}: `cargo xtask {sub}` is not a subcommand"));
+                continue;
+            }
+            for flag in flags {
+                let listed = help
+                    .lines()
+                    .any(|l| l.split([' ', ',', '=']).any(|word| word == flag));
+                if !listed {
+                    wrong.push(format!("{name}: `cargo xtask {sub}` has no flag {flag}"));
+                }
+            }
+        }
+    }
+    assert!(seen > 10, "only {seen} xtask commands found in the docs");
+    assert!(
+        wrong.is_empty(),
+        "the docs use xtask commands that do not exist:\n{}",
+        wrong.join("\n")
+    );
+}
