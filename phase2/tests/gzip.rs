@@ -1,8 +1,9 @@
 //! Stage 19 (gzip) end to end, beyond the checker's checks (which `checks.rs` runs): memory stays
 //! bounded while a huge file is compressed for a client that reads slowly, `expserver` keeps the
 //! connection alive across chunked gzip answers (pipelined too), `gzip_level` and the extension
-//! keys are obeyed, a bad gzip key is a config error naming its place, and the stages before 19
-//! ignore the gzip keys.
+//! keys are obeyed, a bad gzip key is a config error naming its place, the stages before 19
+//! ignore the gzip keys, and `expserver` serves a precompressed `NAME.gz` only when it is current
+//! (an extension).
 
 mod common;
 
@@ -235,5 +236,69 @@ fn a_bad_gzip_key_is_a_config_error_naming_its_place() {
         assert_eq!(output.status.code(), Some(1), "{route}: {stderr}");
         assert!(stderr.contains(expected), "{route}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn expserver_serves_a_current_precompressed_sibling_and_stage19_does_not() {
+    use std::time::SystemTime;
+    for binary in [EXPSERVER, STAGE19] {
+        let s = Setup::start(binary, 6);
+        let public = s.layout.public();
+        // The sibling holds other text than the file, so the answer shows which one was sent.
+        let marker = b"from the precompressed sibling\n".repeat(20);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(9));
+        encoder.write_all(&marker).unwrap();
+        let gz = encoder.finish().unwrap();
+        fs::write(public.join("text.txt.gz"), &gz).unwrap();
+        let set_time = |name: &str, time: SystemTime| {
+            let file = fs::File::options()
+                .write(true)
+                .open(public.join(name))
+                .unwrap();
+            file.set_modified(time).unwrap();
+        };
+        let now = SystemTime::now();
+        set_time("text.txt", now - Duration::from_secs(60));
+        set_time("text.txt.gz", now);
+
+        let mut conn = Conn::open(s.port);
+        conn.send(gzip_get("/text.txt", "1.1").as_bytes());
+        let reply = conn.reply(false);
+        assert_eq!(reply.last_header("content-encoding"), Some("gzip"));
+        assert_eq!(reply.last_header("content-type"), Some("text/plain"));
+        assert_eq!(reply.last_header("vary"), Some("Accept-Encoding"));
+        let plain = gunzip(&reply.body).unwrap();
+        if binary == EXPSERVER {
+            assert!(!reply.chunked, "{}", reply.summary());
+            assert_eq!(reply.content_length(), Some(gz.len()));
+            assert_eq!(plain, marker);
+        } else {
+            assert!(reply.chunked, "{}", reply.summary());
+            assert!(
+                plain == s.file("text.txt"),
+                "stage 19 compresses the file itself"
+            );
+        }
+
+        // A sibling older than the file is stale: the file is compressed on the fly instead.
+        set_time("text.txt.gz", now - Duration::from_secs(120));
+        let reply = fetch(s.port, "/text.txt");
+        assert!(reply.chunked, "{}", reply.summary());
+        assert!(reply.body == s.file("text.txt"));
+        // A sibling that is a symbolic link out of the served folder is never followed there.
+        let outside = s.layout.root().join("secret.txt.gz");
+        fs::write(&outside, &gz).unwrap();
+        fs::remove_file(public.join("text.txt.gz")).unwrap();
+        std::os::unix::fs::symlink(&outside, public.join("text.txt.gz")).unwrap();
+        let reply = fetch(s.port, "/text.txt");
+        assert!(reply.chunked, "{}", reply.summary());
+        assert!(reply.body == s.file("text.txt"));
+        // A client that refuses gzip never gets the sibling.
+        let mut conn = Conn::open(s.port);
+        conn.send(b"GET /text.txt HTTP/1.1\r\nHost: a\r\n\r\n");
+        let reply = conn.reply(false);
+        assert_eq!(reply.last_header("content-encoding"), None);
+        assert!(reply.body == s.file("text.txt"));
     }
 }

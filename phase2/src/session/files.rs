@@ -80,6 +80,11 @@ pub(super) fn serve(
     phase1::debug!("{} -> {}", request.request_line, found.path.display());
     let choice = gzip::choose(exchange, gzip, found.mime, found.size);
     if let Choice::Compress(level) = choice {
+        if options.gzip_static {
+            if let Some(outcome) = gzip::precompressed(exchange, root, &found) {
+                return outcome;
+            }
+        }
         return gzip::compressed(exchange, found.mime, level, Box::new(found.file));
     }
     // HEAD gets the same head and no body; an empty file has nothing to stream.

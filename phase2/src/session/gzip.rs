@@ -22,14 +22,28 @@
 //!
 //! Only these two actions call this file: a proxied answer is relayed untouched, whatever the
 //! route says, and errors and redirects have tiny bodies of their own.
+//!
+//! # Precompressed files (`expserver` only, an extension)
+//!
+//! A site can compress its big, rarely changing files once, at the best level, ahead of time:
+//! `gzip -k -9 app.js` leaves `app.js.gz` beside `app.js`. With
+//! [`Options::gzip_static`](super::Options::gzip_static) ([`precompressed`]) a request that would
+//! be compressed is answered with that file instead, as nginx's `gzip_static on` does: no CPU
+//! spent per request, and a `Content-Length`, so it can go out with `sendfile`. The sibling is used
+//! only if it is a regular file inside the served folder that others may read (the stage-12
+//! guard), and only if it was modified no earlier than the file itself: a `.gz` left over from an
+//! older version is ignored, and the file is compressed on the fly instead. (A small file served
+//! from the small-file cache is compressed from its cached bytes, whatever lies beside it.)
 
 use std::io::Read;
+use std::path::Path;
 
 use super::route::{Exchange, Outcome};
 use crate::config::Gzip;
 use crate::gzip_body::{GzipBody, GzipFraming};
 use crate::http::accept_encoding::accepts_gzip;
 use crate::http::Reply;
+use crate::resolve::FoundFile;
 
 /// What to do with a 200 body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,4 +99,36 @@ pub(super) fn compressed(
         return Outcome::Reply(reply);
     }
     Outcome::Stream(reply, Box::new(GzipBody::new(source, level, framing)))
+}
+
+/// The answer from `found`'s precompressed sibling `NAME.gz`, if there is a usable one (see the
+/// module docs): its bytes as they are, with their length, `Content-Encoding: gzip` and `Vary`.
+pub(super) fn precompressed(
+    exchange: &Exchange<'_>,
+    root: &Path,
+    found: &FoundFile,
+) -> Option<Outcome> {
+    let mut name = found.path.file_name()?.to_os_string();
+    name.push(".gz");
+    let sibling = found.path.with_file_name(name);
+    // Canonical path inside the root, a regular file, readable by others.
+    let file = phase1::file::open_in_public(root, &sibling).ok()?;
+    let meta = file.metadata().ok()?;
+    let original = found.file.metadata().ok()?.modified().ok()?;
+    if meta.modified().ok()? < original {
+        phase1::debug!(
+            "{} is older than the file: compressing instead",
+            sibling.display()
+        );
+        return None;
+    }
+    let request = exchange.request;
+    phase1::debug!("{} -> {}", request.request_line, sibling.display());
+    let reply = Reply::ok_file(found.mime, meta.len())
+        .with_header("Content-Encoding", "gzip")
+        .with_header("Vary", "Accept-Encoding");
+    if request.is_head() || meta.len() == 0 {
+        return Some(Outcome::Reply(reply));
+    }
+    Some(Outcome::File(reply, file))
 }

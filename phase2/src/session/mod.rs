@@ -152,6 +152,10 @@ pub struct Options {
     /// Stage 19: compress file and listing answers on routes with `gzip_enable`, for clients
     /// that accept gzip (see `gzip.rs`). `false` before stage 19, which ignore the gzip keys.
     pub gzip: bool,
+    /// With `gzip`: serve a precompressed sibling `NAME.gz` instead of compressing `NAME`, when
+    /// it is at least as new (nginx's `gzip_static`; see `gzip.rs`). `false` in the course
+    /// stages, `true` in `expserver`: an extension.
+    pub gzip_static: bool,
 }
 
 impl Options {
@@ -174,6 +178,7 @@ impl Options {
             ip_lists: false,
             timeouts: false,
             gzip: false,
+            gzip_static: false,
         }
     }
 
@@ -193,6 +198,7 @@ impl Options {
             ip_lists: true,
             timeouts: true,
             gzip: true,
+            gzip_static: true,
             ..Options::course()
         }
     }
