@@ -56,6 +56,12 @@ pub struct Connection {
     write_ready: bool,
     /// Stage 9: the connection is on the core's ready list (see [`handle_connections`]).
     queued: bool,
+    /// An upstream whose non-blocking connect has not finished yet: set by
+    /// [`upstream::connect`](crate::upstream::connect), cleared by the first EPOLLOUT (the
+    /// connect succeeded). An error or hang-up while it is set means the connect failed, and
+    /// the session hears it as such (nothing was sent to that upstream, so a load balancer may
+    /// try another one).
+    pub(crate) connecting: bool,
     event: EventId,
     /// How this connection is getting on, for the timeouts of stage 21 (see [`Progress`]).
     pub(crate) progress: Progress,
@@ -123,6 +129,7 @@ pub fn create(
         read_ready: false,
         write_ready: false,
         queued: false,
+        connecting: false,
         event: EventId::default(),
         progress: Progress {
             // An accepted client is connected already; an upstream is only connecting.
@@ -239,6 +246,18 @@ pub fn on_event(core: &mut Core, id: ConnectionId, flags: EpollFlags) {
     // comes with EPOLLIN still has bytes to read first; `recv` will then return 0.
     if flags.contains(EpollFlags::EPOLLERR) || (hangup && !input) {
         crate::debug!("EVENT / close");
+        if let Some(conn) = core.connections.get(id).filter(|c| c.connecting) {
+            // The connect itself failed: say why (ECONNREFUSED, EHOSTUNREACH, ...) to the
+            // session waiting for this upstream before the close tells it that it is gone.
+            let error = match conn.socket.take_error() {
+                Ok(Some(error)) => error,
+                _ => std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "the connection ended before it was established",
+                ),
+            };
+            crate::session::upstream_connect_failed(core, id, error);
+        }
         close(core, id, true);
         return;
     }
@@ -280,6 +299,13 @@ pub fn on_event(core: &mut Core, id: ConnectionId, flags: EpollFlags) {
                     end.ready = true;
                 }
                 pipe::wake_end(core, me, Side::Sink);
+                let connected = core
+                    .connections
+                    .get_mut(id)
+                    .is_some_and(|c| std::mem::take(&mut c.connecting));
+                if connected {
+                    crate::session::upstream_connected(core, id);
+                }
             }
         }
     }

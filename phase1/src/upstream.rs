@@ -4,7 +4,9 @@
 //! The connect is non-blocking: `connect` returns `EINPROGRESS` at once, bytes for the upstream
 //! wait in its pipe, and the first EPOLLOUT (connected) lets them flow. A refused or failed
 //! connect shows up later as EPOLLERR/EPOLLHUP, which closes the upstream like any other
-//! connection; the pipe close rules then tell whoever was waiting for it.
+//! connection; the pipe close rules then tell whoever was waiting for it. The connection
+//! remembers that it is still connecting, so a session can tell "the connect failed" (nothing
+//! was sent: another upstream may be tried, stage 20) from "it closed without answering".
 
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -39,13 +41,22 @@ pub fn connect(core: &mut Core, address: &str) -> std::io::Result<ConnectionId> 
         Type::STREAM.nonblocking().cloexec(),
         None,
     )?;
-    match socket.connect(&target.into()) {
-        Ok(()) => {}
-        Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
+    let connecting = match socket.connect(&target.into()) {
+        Ok(()) => false,
+        Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => true,
         Err(err) => return Err(err),
-    }
+    };
     crate::debug!("connecting to upstream {target}");
-    connection::create(core, socket, None, Some(target))
+    let id = connection::create(core, socket, None, Some(target))?;
+    if let Some(conn) = core.connections.get_mut(id) {
+        conn.connecting = connecting;
+    }
+    Ok(id)
+}
+
+/// True while the non-blocking connect of upstream `id` has not finished.
+pub fn is_connecting(core: &Core, id: ConnectionId) -> bool {
+    core.connections.get(id).is_some_and(|c| c.connecting)
 }
 
 /// The address to connect to: the first IPv4 one, else the first one.

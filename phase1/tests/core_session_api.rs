@@ -237,6 +237,129 @@ fn upstream_failing_before_a_byte_lets_the_handler_answer() {
     assert_eq!(client.got, b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
 }
 
+/// Tries each upstream in turn, as stage 20's failover does: a failed connect leads to the
+/// next one with the same first bytes; the client's body waits for whichever connects.
+struct Failover {
+    upstreams: Vec<String>,
+    next: usize,
+    errors: Rc<RefCell<Vec<std::io::ErrorKind>>>,
+}
+
+impl Failover {
+    fn try_next(&mut self, ctx: &mut SessionCtx<'_>) {
+        while let Some(upstream) = self.upstreams.get(self.next) {
+            self.next += 1;
+            if ctx.proxy(upstream, "HEAD-AGAIN\r\n\r\n").is_ok() {
+                assert!(ctx.is_proxying());
+                return;
+            }
+        }
+        ctx.send("HTTP/1.1 502 Bad Gateway\r\n\r\n");
+        ctx.close();
+    }
+}
+
+impl SessionHandler for Failover {
+    fn on_client_data(&mut self, ctx: &mut SessionCtx<'_>, data: &[u8]) -> usize {
+        let Some(end) = head_end(data) else {
+            return 0;
+        };
+        self.try_next(ctx);
+        end
+    }
+
+    fn on_upstream_connect_failed(&mut self, ctx: &mut SessionCtx<'_>, error: &std::io::Error) {
+        assert!(!ctx.upstream_connected());
+        self.errors.borrow_mut().push(error.kind());
+        self.try_next(ctx);
+    }
+
+    fn on_upstream_failed(&mut self, ctx: &mut SessionCtx<'_>) {
+        ctx.send("HTTP/1.1 502 Bad Gateway\r\n\r\n");
+        ctx.close();
+    }
+}
+
+#[test]
+fn a_failed_connect_lets_the_handler_try_another_upstream_with_the_body_intact() {
+    let closed_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let live = TcpListener::bind("127.0.0.1:0").unwrap();
+    live.set_nonblocking(true).unwrap();
+    let live_name = format!("127.0.0.1:{}", live.local_addr().unwrap().port());
+    let errors = Rc::new(RefCell::new(Vec::new()));
+    let seen = errors.clone();
+    let (mut core, addr) = serve(move || Failover {
+        upstreams: vec![
+            format!("127.0.0.1:{closed_port}"),
+            format!("127.0.0.1:{closed_port}"),
+            live_name.clone(),
+        ],
+        next: 0,
+        errors: seen.clone(),
+    });
+    let mut client = Client::connect(addr);
+    // The body comes with the head, so it is in the client pipe while the dead upstreams fail.
+    client.send(b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nthe-body!");
+    let mut accepted = None;
+    drive(&mut core, |_| {
+        accepted = live.accept().ok().map(|(s, _)| s);
+        accepted.is_some()
+    });
+    let mut up = Client {
+        stream: accepted.unwrap(),
+        got: Vec::new(),
+        eof: false,
+    };
+    up.stream.set_nonblocking(true).unwrap();
+    drive(&mut core, |_| {
+        up.poll();
+        up.got.len() >= 23
+    });
+    assert_eq!(up.got, b"HEAD-AGAIN\r\n\r\nthe-body!");
+    // On Linux a non-blocking connect to a closed loopback port reports EINPROGRESS, and the
+    // refusal comes a moment later through the callback, once per dead upstream.
+    assert_eq!(
+        *errors.borrow(),
+        [ErrorKind::ConnectionRefused, ErrorKind::ConnectionRefused]
+    );
+    up.send(b"OK");
+    drop(up);
+    drive(&mut core, |_| {
+        client.poll();
+        client.eof
+    });
+    assert_eq!(client.got, b"OK");
+}
+
+#[test]
+fn every_connect_failing_reaches_the_handler_once_each() {
+    let closed_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let errors = Rc::new(RefCell::new(Vec::new()));
+    let seen = errors.clone();
+    let (mut core, addr) = serve(move || Failover {
+        upstreams: vec![format!("127.0.0.1:{closed_port}"); 2],
+        next: 0,
+        errors: seen.clone(),
+    });
+    let mut client = Client::connect(addr);
+    client.send(b"GET / HTTP/1.1\r\n\r\n");
+    drive(&mut core, |_| {
+        client.poll();
+        client.eof
+    });
+    assert_eq!(client.got, b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+    assert!(errors.borrow().len() <= 2, "{:?}", errors.borrow());
+    drive(&mut core, |core| core.counts().1 == 0);
+}
+
 #[test]
 fn unresolvable_upstream_is_an_error_at_once() {
     let (mut core, addr) = serve(|| Proxy {

@@ -61,6 +61,16 @@ pub trait SessionHandler {
         ctx.close();
     }
 
+    /// The connect to the upstream opened by [`SessionCtx::proxy`] failed (`error`: refused,
+    /// unreachable, ...): no byte was sent to it, and the client's bytes that were to follow
+    /// the first ones still wait in the client pipe. A handler may call
+    /// [`SessionCtx::proxy`] again with another upstream (stage 20's failover), and those bytes
+    /// go there; or answer and close. Default: [`SessionHandler::on_upstream_failed`], as for
+    /// any upstream that failed before answering.
+    fn on_upstream_connect_failed(&mut self, ctx: &mut SessionCtx<'_>, _error: &std::io::Error) {
+        self.on_upstream_failed(ctx);
+    }
+
     /// The upstream closed after sending; all its bytes are queued for the client.
     /// Default: close once they are delivered.
     fn on_upstream_done(&mut self, ctx: &mut SessionCtx<'_>) {
@@ -175,6 +185,16 @@ impl SessionCtx<'_> {
             .sessions
             .get(self.id)
             .is_some_and(|s| s.upstream.is_some())
+    }
+
+    /// True once the connect to the upstream opened by [`SessionCtx::proxy`] has succeeded.
+    /// Until then nothing has been sent to it, so another upstream can still be tried
+    /// (a stage-21 connect timeout calls [`SessionCtx::abort_upstream`] and picks the next).
+    pub fn upstream_connected(&self) -> bool {
+        self.core
+            .sessions
+            .get(self.id)
+            .is_some_and(|s| s.upstream.is_some() && s.upstream_connected)
     }
 
     /// True once the upstream opened by [`SessionCtx::proxy`] has sent at least one byte (it has
@@ -293,11 +313,14 @@ impl SessionCtx<'_> {
             return Err(refuse(SessionError::Gone));
         };
         pipe::write(self.core, to_upstream, first.into());
+        let connected = !crate::upstream::is_connecting(self.core, up);
         let Some(session) = self.session() else {
             return Err(refuse(SessionError::Gone));
         };
         session.upstream = Some(up);
         session.upstream_bytes = 0;
+        session.upstream_connected = connected;
+        session.upstream_error = None;
         session.input = Input::Relay;
         session.client_sink.ready = true;
         session.upstream_sink.ready = true;
@@ -381,15 +404,20 @@ impl SessionCtx<'_> {
     /// that stopped answering), and none of its handler callbacks will come. The client is not
     /// touched: what was already queued for it stays queued, and the handler decides what comes
     /// next (a 504, a close, or another upstream with a new [`SessionCtx::proxy`]). Client bytes
-    /// that arrive afterwards are dropped, as after [`SessionCtx::close`].
+    /// that arrive afterwards are dropped, as after [`SessionCtx::close`] — unless the upstream
+    /// had not connected yet: then none of them reached it, and they wait in the client pipe
+    /// for the next [`SessionCtx::proxy`] (stage 20 sends the request on to the next upstream
+    /// after a connect timeout), or for [`SessionCtx::close`], which drops them.
     pub fn abort_upstream(&mut self) {
         let id = self.id;
         let Some(session) = self.session() else {
             return;
         };
         let upstream = session.upstream.take();
+        let connected = std::mem::take(&mut session.upstream_connected);
+        session.upstream_error = None;
         session.upstream_bytes = 0;
-        if session.input == Input::Relay {
+        if session.input == Input::Relay && connected {
             session.input = Input::Ignore;
             session.client_sink.ready = true;
         }

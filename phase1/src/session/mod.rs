@@ -99,6 +99,12 @@ pub struct Session {
     pub(crate) upstream: Option<ConnectionId>,
     /// Bytes received from the current upstream: zero when it closes means it failed.
     pub(crate) upstream_bytes: u64,
+    /// The current upstream's connect has succeeded (its first EPOLLOUT). Until then the
+    /// client's bytes wait in the client pipe, so that if the connect fails they are still
+    /// there for the next upstream the handler picks.
+    pub(crate) upstream_connected: bool,
+    /// Why the current upstream's connect failed, kept for `on_upstream_connect_failed`.
+    pub(crate) upstream_error: Option<std::io::Error>,
     pub(crate) file: Option<FileId>,
     pub(crate) closing: bool,
     /// Finished, detached from every pipe, but kept while its send timer watches the client
@@ -166,6 +172,8 @@ pub fn create(
         input: Input::Handler,
         upstream: None,
         upstream_bytes: 0,
+        upstream_connected: false,
+        upstream_error: None,
         file: None,
         closing: false,
         lingering: false,
@@ -374,7 +382,15 @@ fn client_input(core: &mut Core, id: SessionId) {
             pipe::wake(core, from);
         }
         Input::Relay => {
-            let Some(to) = pipe_of(core, id, |s| &s.upstream_source) else {
+            let to = pipe_of(core, id, |s| &s.upstream_source);
+            let connected = core.sessions.get(id).is_some_and(|s| s.upstream_connected);
+            let Some(to) = to.filter(|_| connected) else {
+                // The upstream is still connecting (or its connect failed and the handler has
+                // not decided yet): hold the bytes, and wait for news rather than spin.
+                if let Some(pipe) = core.pipes.get_mut(from) {
+                    let held = pipe.len();
+                    pipe.set_sink_wants(held + 1);
+                }
                 return;
             };
             let (_, full) = pipe::transfer(core, from, to);
@@ -433,7 +449,9 @@ pub(crate) fn on_source_closed(core: &mut Core, id: SessionId, role: Role) {
         Role::Upstream => {
             pipe::detach(core, Owner::Session(id, Role::Upstream), Side::Source);
             if let Some(session) = core.sessions.get_mut(id) {
-                if session.input == Input::Relay {
+                // An upstream that never connected took none of the client's bytes: they stay
+                // for the handler's next upstream (`on_upstream_connect_failed`).
+                if session.input == Input::Relay && session.upstream_connected {
                     session.input = Input::Ignore;
                     session.client_sink.ready = true;
                 }
@@ -473,17 +491,32 @@ pub(crate) fn on_sink_closed(core: &mut Core, id: SessionId, role: Role) {
         }
         Role::Upstream => {
             let failed = session.upstream_bytes == 0;
+            let connected = session.upstream_connected;
             pipe::detach(core, Owner::Session(id, Role::Upstream), Side::Source);
             pipe::detach(core, Owner::Session(id, Role::Upstream), Side::Sink);
+            let mut error = None;
             if let Some(session) = core.sessions.get_mut(id) {
                 session.upstream = None;
-                if session.input == Input::Relay {
+                session.upstream_connected = false;
+                error = session.upstream_error.take();
+                if session.input == Input::Relay && connected {
                     session.input = Input::Ignore;
                     session.client_sink.ready = true;
                 }
             }
             pipe::wake_owner(core, Owner::Session(id, Role::Client));
-            if failed {
+            if !connected {
+                let error = error.unwrap_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "the upstream closed before the connect finished",
+                    )
+                });
+                crate::debug!("upstream connect failed: {error}");
+                with_handler(core, id, |handler, ctx| {
+                    handler.on_upstream_connect_failed(ctx, &error)
+                });
+            } else if failed {
                 crate::debug!("upstream closed without a byte");
                 with_handler(core, id, |handler, ctx| handler.on_upstream_failed(ctx));
             } else {
@@ -503,6 +536,56 @@ pub(crate) fn on_sink_closed(core: &mut Core, id: SessionId, role: Role) {
             } else {
                 with_handler(core, id, |handler, ctx| handler.on_file_done(ctx));
             }
+        }
+    }
+}
+
+/// The session whose upstream is connection `upstream`, found through the pipes that join them.
+fn session_of_upstream(core: &Core, upstream: ConnectionId) -> Option<SessionId> {
+    let conn = core.connections.get(upstream)?;
+    let from = conn.source.pipe.and_then(|p| core.pipes.get(p)?.sink());
+    let to = conn.sink.pipe.and_then(|p| core.pipes.get(p)?.source());
+    [from, to].into_iter().flatten().find_map(|owner| match owner {
+        Owner::Session(id, Role::Upstream) => Some(id),
+        _ => None,
+    })
+}
+
+/// The connect of upstream `upstream` succeeded (its first EPOLLOUT): the client's bytes held
+/// until now may flow to it.
+pub(crate) fn upstream_connected(core: &mut Core, upstream: ConnectionId) {
+    let Some(id) = session_of_upstream(core, upstream) else {
+        return;
+    };
+    let Some(session) = core.sessions.get_mut(id) else {
+        return;
+    };
+    if session.upstream != Some(upstream) {
+        return;
+    }
+    session.upstream_connected = true;
+    let from_client = session.client_sink.pipe;
+    if let Some(pipe) = from_client.and_then(|p| core.pipes.get_mut(p)) {
+        pipe.set_sink_wants(1);
+    }
+    if let Some(pipe) = from_client {
+        pipe::wake(core, pipe);
+    }
+}
+
+/// The connect of upstream `upstream` failed with `error`: keep the reason for the session's
+/// `on_upstream_connect_failed`, which runs once the close has reached it through the pipes.
+pub(crate) fn upstream_connect_failed(
+    core: &mut Core,
+    upstream: ConnectionId,
+    error: std::io::Error,
+) {
+    let Some(id) = session_of_upstream(core, upstream) else {
+        return;
+    };
+    if let Some(session) = core.sessions.get_mut(id) {
+        if session.upstream == Some(upstream) {
+            session.upstream_error = Some(error);
         }
     }
 }
