@@ -8,22 +8,25 @@
 //! (`workers`, `gzip_level`, ...) are ignored and missing lists are empty; unlike it, a config that
 //! cannot work is refused at start-up with a message naming the file and the place.
 //!
-//! Six top-level keys are ours, not the course's: the timeouts of stage 21
-//! (`client_header_timeout_ms`, ..., `keep_alive_timeout_ms`; extension keys, see
-//! [`crate::timeouts`]), read by `stage21_timeouts` and `expserver` and ignored by the stages
-//! before.
+//! Some keys are ours, not the course's (extension keys): the six top-level timeouts of stage 21
+//! (`client_header_timeout_ms`, ..., `keep_alive_timeout_ms`; see [`crate::timeouts`]), read by
+//! `stage21_timeouts` and `expserver` and ignored by the stages before; and a `reverse_proxy`
+//! route's `lb_strategy` and `upstream_fail_timeout_ms` (stage 20, see [`crate::balancer`]).
 //! Stage 19 reads the course's `gzip_enable` and `gzip_level` on a file route and adds two
 //! extension keys beside them, `gzip_min_length` and `gzip_types` (see [`Gzip`]).
 
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::balancer::{Balancer, Strategy, DEFAULT_FAIL_TIMEOUT};
 use crate::http::StatusCode;
 use crate::ip_filter::{IpLists, IpRange};
-use crate::timeouts::Timeouts;
+use crate::timeouts::{Timeouts, MAX_TIMEOUT_MS};
 
 /// The config `expserver` runs when it is given none: the course's four servers, with the file
 /// server on the repository's `public/` folder (relative to the working directory), directory
@@ -131,7 +134,12 @@ pub struct Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteAction {
     FileServe(FileServe),
-    ReverseProxy { upstreams: Vec<Upstream> },
+    /// Proxy to one of `upstreams` (at least one). The `balancer` holds the route's strategy
+    /// and its shared state (stage 20); the stages before use the first upstream only.
+    ReverseProxy {
+        upstreams: Vec<Upstream>,
+        balancer: Arc<Balancer>,
+    },
     Redirect { status: StatusCode, url: String },
 }
 
@@ -304,6 +312,10 @@ struct RawRoute {
     ip_whitelist: Option<Vec<String>>,
     #[serde(default)]
     ip_blacklist: Option<Vec<String>>,
+    #[serde(default)]
+    lb_strategy: Option<String>,
+    #[serde(default)]
+    upstream_fail_timeout_ms: Option<i64>,
 }
 
 impl Config {
@@ -562,9 +574,38 @@ impl Checker<'_> {
                 }
                 let upstreams = upstreams
                     .iter()
-                    .map(|u| self.upstream(at, u))
+                    .enumerate()
+                    .map(|(i, u)| self.upstream(&format!("{at}.upstreams[{i}]"), u))
                     .collect::<Result<Vec<_>, _>>()?;
-                RouteAction::ReverseProxy { upstreams }
+                let strategy = match raw.lb_strategy.as_deref() {
+                    None => Strategy::default(),
+                    Some(name) => Strategy::parse(name).ok_or_else(|| {
+                        self.error(
+                            &format!("{at}.lb_strategy"),
+                            format!(
+                                "unknown strategy {name:?} (expected round_robin, least_conn \
+                                 or ip_hash)"
+                            ),
+                        )
+                    })?,
+                };
+                let fail_timeout = match raw.upstream_fail_timeout_ms {
+                    None => DEFAULT_FAIL_TIMEOUT,
+                    Some(ms) if u64::try_from(ms).is_ok_and(|ms| ms <= MAX_TIMEOUT_MS) => {
+                        Duration::from_millis(ms as u64)
+                    }
+                    Some(ms) => {
+                        return Err(self.error(
+                            &format!("{at}.upstream_fail_timeout_ms"),
+                            format!("{ms} is not between 0 and {MAX_TIMEOUT_MS}"),
+                        ))
+                    }
+                };
+                let balancer = Arc::new(Balancer::new(upstreams.len(), strategy, fail_timeout));
+                RouteAction::ReverseProxy {
+                    upstreams,
+                    balancer,
+                }
             }
             "redirect" => {
                 let url = raw
@@ -758,7 +799,8 @@ mod tests {
                 upstreams: vec![Upstream {
                     host: "localhost".to_string(),
                     port: 3000
-                }]
+                }],
+                balancer: Arc::new(Balancer::new(1, Strategy::RoundRobin, DEFAULT_FAIL_TIMEOUT)),
             }
         );
         assert_eq!(
@@ -1093,7 +1135,7 @@ mod tests {
             ]}]}"#,
         );
         match &config.servers[0].routes[0].action {
-            RouteAction::ReverseProxy { upstreams } => {
+            RouteAction::ReverseProxy { upstreams, .. } => {
                 assert_eq!(upstreams[0].host, "::1");
                 assert_eq!(upstreams[0].to_string(), "[::1]:3000");
                 assert_eq!(upstreams[1].to_string(), "b:1");
@@ -1105,6 +1147,72 @@ mod tests {
             config.servers[0].routes[1].action,
             RouteAction::Redirect { status, .. } if status.as_u16() == 308
         ));
+    }
+
+    #[test]
+    fn load_balancing_keys_of_a_proxy_route() {
+        let route = |extra: &str| {
+            format!(
+                r#"{{"servers": [{{"listeners": [{{"host": "h", "port": 1}}], "routes": [
+                    {{"req_path": "/", "type": "reverse_proxy",
+                      "upstreams": ["a:1", "localhost:2", "[::1]:3"]{extra}}}]}}]}}"#
+            )
+        };
+        let balancer = |config: &Config| match &config.servers[0].routes[0].action {
+            RouteAction::ReverseProxy {
+                upstreams,
+                balancer,
+            } => {
+                assert_eq!(upstreams.len(), 3);
+                (balancer.strategy(), balancer.fail_timeout())
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            balancer(&load(&route(""))),
+            (Strategy::RoundRobin, Duration::from_secs(10))
+        );
+        for strategy in Strategy::ALL {
+            let config = load(&route(&format!(r#", "lb_strategy": "{strategy}""#)));
+            assert_eq!(balancer(&config).0, strategy);
+        }
+        let config = load(&route(r#", "upstream_fail_timeout_ms": 0"#));
+        assert_eq!(balancer(&config).1, Duration::ZERO);
+
+        let cases = [
+            (
+                r#", "lb_strategy": "random""#,
+                "servers[0].routes[0].lb_strategy: unknown strategy \"random\"",
+            ),
+            (
+                r#", "upstream_fail_timeout_ms": -5"#,
+                "servers[0].routes[0].upstream_fail_timeout_ms: -5 is not between 0",
+            ),
+            (
+                r#", "upstream_fail_timeout_ms": 3600001"#,
+                "upstream_fail_timeout_ms: 3600001",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let err = load_err(&route(extra));
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        let err = load_err(&route(r#", "lb_strategy": 3"#));
+        assert!(err.message.contains("wrong type"), "{err}");
+        let err = load_err(
+            r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [
+                {"req_path": "/", "type": "reverse_proxy", "upstreams": ["a:1", "b"]}]}]}"#,
+        );
+        assert!(
+            err.to_string()
+                .contains("servers[0].routes[0].upstreams[1]: upstream \"b\""),
+            "{err}"
+        );
+        // The keys mean nothing on other routes, and are tolerated there like any unknown key.
+        load(
+            r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [
+                {"req_path": "/", "type": "redirect", "redirect_url": "/x", "lb_strategy": "?"}]}]}"#,
+        );
     }
 
     #[test]

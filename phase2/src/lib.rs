@@ -11,11 +11,13 @@
 //! - [`mime`]: the `Content-Type` of a file;
 //! - [`directory`]: the HTML listing of a folder (stage 17);
 //! - [`gzip_body`]: a body compressed while it is sent (stage 19);
+//! - [`balancer`]: which upstream of a proxy route gets a request, and failover (stage 20);
 //! - [`session`]: the HTTP session plugged into the phase-1 core (the connection, the dispatch to
 //!   a route's action, one file per action), and [`server`] to start one;
 //! - [`timeouts`]: stage 21's six timeouts as the config gives them (the session arms them).
 
 mod beneath;
+pub mod balancer;
 pub mod config;
 pub mod directory;
 pub mod gzip_body;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use phase1::{Core, PortRole, StageProfile};
 
-use crate::config::{Config, RouteAction};
+use crate::balancer::Balancer;
+use crate::config::{Config, RouteAction, Upstream};
 use crate::session::{HttpSession, Options, Site};
 
 /// Stages 14-15: every port in `ports` serves files from `public`.
@@ -45,7 +46,7 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
     core.set_eager_read(options.eager_read);
     // The contract of the config stages: upstream names are resolved once, not per request.
     core.set_resolve_once(true);
-    describe(&config);
+    describe(&config, options.load_balancing);
     describe_ip_lists(&config, options.ip_lists);
     describe_gzip(&config, options.gzip);
     if options.timeouts {
@@ -85,8 +86,46 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(Config::load(&absolute)?)
 }
 
+/// Log where a proxy route sends requests, resolving each upstream name once at start so that
+/// a name that does not resolve is reported now rather than at the first request.
+fn describe_upstreams(
+    at: &str,
+    req_path: &str,
+    upstreams: &[Upstream],
+    balancer: &Balancer,
+    load_balancing: bool,
+) {
+    let names: Vec<String> = upstreams.iter().map(Upstream::to_string).collect();
+    if load_balancing && upstreams.len() > 1 {
+        phase1::info!(
+            "http://{at}{req_path} balances ({}, failed upstreams skipped for {} ms) over {}",
+            balancer.strategy(),
+            balancer.fail_timeout().as_millis(),
+            names.join(", ")
+        );
+    } else {
+        phase1::info!("http://{at}{req_path} proxies to {}", names[0]);
+        if upstreams.len() > 1 {
+            phase1::info!(
+                "  (the other {} upstreams are for load balancing, stage 20)",
+                upstreams.len() - 1
+            );
+        }
+    }
+    let used = if load_balancing { names.len() } else { 1 };
+    for name in &names[..used] {
+        match phase1::upstream::resolve(name) {
+            Ok(address) if address.to_string() != *name => {
+                phase1::info!("  upstream {name} is {address}")
+            }
+            Ok(_) => {}
+            Err(error) => phase1::warn!("upstream {name} does not resolve now: {error}"),
+        }
+    }
+}
+
 /// Log what each route does, so a user sees where files come from.
-fn describe(config: &Config) {
+fn describe(config: &Config, load_balancing: bool) {
     if config.workers > 1 {
         phase1::info!(
             "\"workers\": {} is a stage-23 setting; this server runs one event loop",
@@ -116,8 +155,11 @@ fn describe(config: &Config) {
                         );
                     }
                 }
-                RouteAction::ReverseProxy { upstreams } => {
-                    phase1::info!("http://{at}{} proxies to {}", route.req_path, upstreams[0])
+                RouteAction::ReverseProxy {
+                    upstreams,
+                    balancer,
+                } => {
+                    describe_upstreams(&at, &route.req_path, upstreams, balancer, load_balancing)
                 }
                 RouteAction::Redirect { status, url } => {
                     phase1::info!(

@@ -43,6 +43,16 @@
 //!   hold the tail of each one until the client acknowledged the bytes before it, and clients
 //!   delay that acknowledgement (40 ms on Linux) while waiting for the tail.
 //!
+//! # Failover (stage 20)
+//!
+//! A proxied request carries its [`Attempts`]: the upstreams it may try, in the order the
+//! route's balancer chose. The session connects to the first; if that connect fails (refused,
+//! unreachable; the core says so through `on_upstream_connect_failed`), nothing was sent
+//! there, and the client's body bytes still wait unconsumed in the client pipe. So the session
+//! marks that upstream down and proxies the same head to the next one, and the body follows it
+//! there. Only when every upstream has failed does the client get 502. The single entry point
+//! for "this upstream could not be reached" is [`HttpSession::upstream_failed`].
+//!
 //! # Logging
 //!
 //! Everything logged per request or per connection is DEBUG (`XPS_DEBUG=1`): a busy server
@@ -57,6 +67,7 @@ use phase1::{BodySource, ClientInfo, SessionCtx, SessionHandler, TimerKind};
 use super::route::{self, Outcome};
 use super::timeouts::{Expiry, Watch};
 use super::{KeepAlive, Options, Site, MAX_DROPPED_BODY};
+use crate::balancer::{Attempt, Attempts};
 use crate::config::Listener;
 use crate::gzip_body::GzipBody;
 use crate::http::{Framing, Parse, Reply, Request, RequestParser, StatusCode};
@@ -98,6 +109,26 @@ pub struct HttpSession {
     after_head: usize,
     /// Stage 21's timeouts (`timeouts.rs`); all off before stage 21.
     watch: Watch,
+    /// A proxied request: the upstreams it may still try (stage 20's failover).
+    attempts: Option<Attempts>,
+    /// The upstream being connected to or relayed with (it counts as an open connection for
+    /// `least_conn` while it is held).
+    attempt: Option<Attempt>,
+    /// What each upstream tried gets first: the request head, plus the body bytes that had to
+    /// be taken out of the client pipe (after the client's end of input).
+    proxy_first: Vec<u8>,
+    /// The proxied request is a HEAD: an error answer has no body.
+    proxied_head: bool,
+}
+
+/// Why an upstream could not be reached, for [`HttpSession::upstream_failed`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// The connect failed: refused, unreachable, reset. 502 if no upstream is left.
+    Connect,
+    /// The connect took too long (stage 21's `upstream_connect_timeout_ms`). 504 if no
+    /// upstream is left.
+    Timeout,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +168,10 @@ impl HttpSession {
             nodelay: false,
             after_head: 0,
             watch: Watch::new(limits),
+            attempts: None,
+            attempt: None,
+            proxy_first: Vec::new(),
+            proxied_head: false,
         }
     }
 
@@ -230,7 +265,7 @@ impl HttpSession {
             Outcome::Stream(reply, body) => {
                 self.respond(ctx, reply, request, Some(After::Stream(body)))
             }
-            Outcome::Proxy { upstream, head } => self.proxy(ctx, request, &upstream, head),
+            Outcome::Proxy { attempts, head } => self.proxy(ctx, request, attempts, head),
         }
     }
 
@@ -246,38 +281,96 @@ impl HttpSession {
             && request.body_len <= MAX_DROPPED_BODY
     }
 
-    /// Hand the client over to `upstream`: `head` (and, after the client's end of input, the
-    /// body bytes held for it) goes first, then the core relays both ways. A 502 if the
-    /// connection cannot even start.
+    /// Hand the client over to the first of `attempts` that connects: `head` (and, after the
+    /// client's end of input, the body bytes held for it) goes first, then the core relays both
+    /// ways. A 502 if no upstream can even start.
     fn proxy(
         &mut self,
         ctx: &mut SessionCtx<'_>,
         request: &Request,
-        upstream: &str,
+        attempts: Attempts,
         head: Vec<u8>,
     ) {
         let mut first = head;
         first.append(&mut self.held_body);
-        match ctx.proxy(upstream, first) {
-            Ok(()) => {
-                phase1::debug!("{} -> upstream {upstream}", request.request_line);
-                self.request_line = request.request_line.clone();
-                self.state = State::Proxying;
-                let body_left = if self.client_eof {
-                    Some(0) // the client sent all it will send
-                } else if request.headers.contains("Transfer-Encoding") {
-                    None
-                } else {
-                    Some(request.body_len.saturating_sub(self.after_head as u64))
-                };
-                self.watch.proxied(ctx, body_left);
-            }
-            Err(error) => {
-                phase1::warn!("upstream {upstream} unreachable: {error}");
-                let reply = Reply::error(StatusCode::BAD_GATEWAY);
-                self.respond(ctx, reply, request, None)
+        self.proxy_first = first;
+        self.request_line = request.request_line.clone();
+        self.proxied_head = request.is_head();
+        self.attempts = Some(attempts);
+        self.state = State::Proxying;
+        let body_left = if self.client_eof {
+            Some(0) // the client sent all it will send
+        } else if request.headers.contains("Transfer-Encoding") {
+            None
+        } else {
+            Some(request.body_len.saturating_sub(self.after_head as u64))
+        };
+        self.watch.proxied(ctx, body_left);
+        self.connect_next(ctx, None);
+    }
+
+    /// Start connecting to the next upstream of the request that has not been tried; when none
+    /// is left, answer 502 (504 if the `last` failure was a timeout).
+    fn connect_next(&mut self, ctx: &mut SessionCtx<'_>, mut last: Option<UpstreamFailure>) {
+        while let Some(attempt) = self.attempts.as_mut().and_then(Attempts::next) {
+            match ctx.proxy(&attempt.upstream, self.proxy_first.clone()) {
+                Ok(()) => {
+                    phase1::debug!("{} -> upstream {}", self.request_line, attempt.upstream);
+                    self.attempt = Some(attempt);
+                    return;
+                }
+                Err(error) => {
+                    phase1::warn!("upstream {} unreachable: {error}", attempt.upstream);
+                    if let Some(attempts) = &self.attempts {
+                        attempts.failed(&attempt);
+                    }
+                    last = Some(UpstreamFailure::Connect);
+                }
             }
         }
+        self.attempts = None;
+        let status = match last {
+            Some(UpstreamFailure::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        phase1::warn!(
+            "no upstream could be reached for {}: answering {}",
+            self.request_line,
+            status.as_u16()
+        );
+        self.gateway_error(ctx, status);
+    }
+
+    /// The current upstream could not be reached (`kind` says how): skip it for the route's
+    /// `upstream_fail_timeout_ms`, and send the same request to the next upstream in the
+    /// strategy's order, each tried at most once per request. When none is left, the client
+    /// gets `502 Bad Gateway`, or `504 Gateway Timeout` if this last failure was a timeout.
+    ///
+    /// The one entry point for failover: a failed connect arrives here through
+    /// `on_upstream_connect_failed`. Stage 21's upstream connect timeout calls it too, with
+    /// [`UpstreamFailure::Timeout`], after `ctx.abort_upstream()` has abandoned the connect
+    /// (only while `!ctx.upstream_connected()`: once connected, the request may have reached
+    /// the upstream, and sending it again elsewhere could run it twice).
+    pub fn upstream_failed(&mut self, ctx: &mut SessionCtx<'_>, kind: UpstreamFailure) {
+        if self.state != State::Proxying {
+            return;
+        }
+        if let (Some(attempts), Some(attempt)) = (&self.attempts, &self.attempt) {
+            attempts.failed(attempt);
+        }
+        self.attempt = None; // gives its open-connection count back
+        self.watch.retrying(ctx);
+        self.connect_next(ctx, Some(kind));
+    }
+
+    /// Answer a proxied request with a gateway error (502, 504) and close.
+    fn gateway_error(&mut self, ctx: &mut SessionCtx<'_>, status: StatusCode) {
+        self.attempt = None;
+        let reply = Reply::error(status);
+        ctx.send(reply.render(self.options.responses, !self.proxied_head, Some("close")));
+        self.watch.answer_queued(ctx);
+        ctx.close();
+        self.state = State::Closing;
     }
 
     /// Queue a reply, and the body `after` it if given; then close, or (keep-alive) get ready for
@@ -421,10 +514,15 @@ impl HttpSession {
                 ctx.reset();
                 self.state = State::Closing;
             }
+            Expiry::GatewayTimeout if kind == TimerKind::UpstreamConnect => {
+                // Nothing reached that upstream: the next one may take the request (stage 20).
+                ctx.abort_upstream();
+                self.upstream_failed(ctx, UpstreamFailure::Timeout);
+            }
             Expiry::GatewayTimeout => {
                 phase1::warn!("upstream timed out: {}", self.request_line);
                 ctx.abort_upstream();
-                self.reject(ctx, StatusCode::GATEWAY_TIMEOUT);
+                self.gateway_error(ctx, StatusCode::GATEWAY_TIMEOUT);
             }
         }
     }
@@ -521,9 +619,18 @@ impl SessionHandler for HttpSession {
         }
     }
 
+    /// The upstream connected, then closed without a byte. The request may have reached it, so
+    /// it is not sent anywhere else: 502.
     fn on_upstream_failed(&mut self, ctx: &mut SessionCtx<'_>) {
         phase1::warn!("upstream failed before answering: {}", self.request_line);
-        self.reject(ctx, StatusCode::BAD_GATEWAY);
+        self.gateway_error(ctx, StatusCode::BAD_GATEWAY);
+    }
+
+    /// The connect failed: nothing reached that upstream; try the next one (stage 20).
+    fn on_upstream_connect_failed(&mut self, ctx: &mut SessionCtx<'_>, error: &std::io::Error) {
+        let upstream = self.attempt.as_ref().map_or("?", |a| a.upstream.as_str());
+        phase1::warn!("upstream {upstream} unreachable: {error}");
+        self.upstream_failed(ctx, UpstreamFailure::Connect);
     }
 }
 

@@ -23,7 +23,7 @@
 //! | `files.rs` | the file action: a static file, an index file, a small file inlined with its head |
 //! | `listing.rs` | a folder without an index file: 404, or stage 17's HTML listing |
 //! | `gzip.rs` | stage 19: whether a file or listing is compressed, and the compressed answer |
-//! | `upstream.rs` | the reverse-proxy action: the request head for the upstream |
+//! | `upstream.rs` | the reverse-proxy action: the request head for the upstream, and which upstreams to try ([`crate::balancer`]) |
 //! | `redirect.rs` | the redirect action |
 //! | `timeouts.rs` | stage 21: arming the timers, and what an expired one means |
 //!
@@ -51,7 +51,7 @@ use std::time::Duration;
 use crate::config::Config;
 
 pub use crate::http::ResponseStyle;
-pub use connection::HttpSession;
+pub use connection::{HttpSession, UpstreamFailure};
 
 /// The largest request body a kept connection reads and drops to reach the next request (the
 /// file routes answer a body-carrying POST with 405). Beyond this, closing the connection is
@@ -156,6 +156,11 @@ pub struct Options {
     /// it is at least as new (nginx's `gzip_static`; see `gzip.rs`). `false` in the course
     /// stages, `true` in `expserver`: an extension.
     pub gzip_static: bool,
+    /// Stage 20: a proxy route spreads its requests over all its upstreams with the route's
+    /// `lb_strategy`, and a request whose upstream refuses the connection goes to the next one
+    /// (see [`crate::balancer`]). `false` before stage 20: the first upstream only, and 502 if
+    /// it is down.
+    pub load_balancing: bool,
 }
 
 impl Options {
@@ -179,6 +184,7 @@ impl Options {
             timeouts: false,
             gzip: false,
             gzip_static: false,
+            load_balancing: false,
         }
     }
 
@@ -199,6 +205,7 @@ impl Options {
             timeouts: true,
             gzip: true,
             gzip_static: true,
+            load_balancing: true,
             ..Options::course()
         }
     }

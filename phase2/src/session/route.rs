@@ -43,6 +43,7 @@ use std::fs::File;
 use phase1::ClientInfo;
 
 use super::{access, files, redirect, upstream, Options, Site};
+use crate::balancer::Attempts;
 use crate::config::{Listener, Route, RouteAction};
 use crate::gzip_body::GzipBody;
 use crate::http::{Reply, Request, StatusCode};
@@ -70,9 +71,10 @@ pub enum Outcome {
     /// Send this head, then the body as the reader makes it, through the core's pipe (stage
     /// 19's compressed answers, already framed for the wire).
     Stream(Reply, Box<GzipBody>),
-    /// Hand the client over to an upstream (`host:port`): `head` goes first, then every further
-    /// client byte; the upstream's bytes come back to the client untouched.
-    Proxy { upstream: String, head: Vec<u8> },
+    /// Hand the client over to an upstream: the first of `attempts` that connects (stage 20
+    /// tries the others in turn when one fails). `head` goes first, then every further client
+    /// byte; the upstream's bytes come back to the client untouched.
+    Proxy { attempts: Attempts, head: Vec<u8> },
 }
 
 impl Outcome {
@@ -132,8 +134,10 @@ fn run_route(route: &Route, exchange: &Exchange<'_>) -> Outcome {
             files::serve(exchange, &files.dir_path, &files.index, gzip)
         }
         RouteAction::Redirect { status, url } => redirect::answer(*status, url),
-        // Stage 20 would choose among the upstreams; stage 16 uses the first.
-        RouteAction::ReverseProxy { upstreams } => upstream::forward(exchange, &upstreams[0]),
+        RouteAction::ReverseProxy {
+            upstreams,
+            balancer,
+        } => upstream::forward(exchange, upstreams, balancer),
     }
 }
 
@@ -212,8 +216,10 @@ mod tests {
     fn a_proxy_route_forwards_the_head_with_connection_close() {
         let asked = "GET /api/x HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n";
         match ask(asked) {
-            Outcome::Proxy { upstream, head } => {
-                assert_eq!(upstream, "localhost:3000");
+            Outcome::Proxy { mut attempts, head } => {
+                let first = attempts.next().expect("one upstream");
+                assert_eq!(first.upstream, "localhost:3000");
+                assert!(attempts.next().is_none());
                 let head = String::from_utf8(head).expect("ASCII head");
                 assert!(head.starts_with("GET /api/x HTTP/1.1\r\n"), "{head}");
                 assert!(head.contains("\r\nConnection: close\r\n"), "{head}");

@@ -27,7 +27,7 @@
 //! | header | `408 Request Timeout`, `Connection: close`, then close |
 //! | body | drop the upstream and close the client |
 //! | send | reset the client (RST): whatever is queued for it is dropped, everything is freed |
-//! | upstream connect | drop the upstream; `504 Gateway Timeout` |
+//! | upstream connect | drop the upstream; the next upstream (stage 20's failover), else `504 Gateway Timeout` |
 //! | upstream | drop the upstream; 504 if the client has had nothing yet, otherwise close |
 //!
 //! The keep-alive timer is the connection's own (`connection.rs`, "the keep-alive timer").
@@ -164,6 +164,12 @@ impl Watch {
         self.arm(ctx, TimerKind::UpstreamConnect, now);
         self.arm(ctx, TimerKind::Upstream, now);
         self.answer_queued(ctx);
+    }
+
+    /// The request goes to another upstream because the last one could not be reached (stage
+    /// 20's failover): the connect timeout starts again for the new one.
+    pub(super) fn retrying(&mut self, ctx: &mut SessionCtx<'_>) {
+        self.arm(ctx, TimerKind::UpstreamConnect, Instant::now());
     }
 
     /// True while a forwarded body is still expected from the client.
