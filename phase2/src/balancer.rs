@@ -234,16 +234,22 @@ impl Balancer {
     }
 }
 
-/// A stable hash of a client address (FNV-1a over its bytes): the same address gives the same
-/// number in every run and on every worker, unlike std's randomly seeded hasher.
+/// A stable hash of a client address: the same address gives the same number in every run and
+/// on every worker, unlike std's randomly seeded hasher. FNV-1a over the address's bytes, then
+/// MurmurHash3's final mix, so that neighbours (127.0.0.1 and 127.0.0.2) land far apart.
 fn ip_hash(ip: IpAddr) -> u64 {
     let bytes: Vec<u8> = match ip {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets().to_vec(),
     };
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+    let mut hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    });
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
 }
 
 /// One open proxied connection, counted for `least_conn` while this value lives.
@@ -383,8 +389,10 @@ mod tests {
             used[balancer.plan(IpAddr::from([10, 0, 0, last]))[0]] = true;
         }
         assert_eq!(used, [true; 3], "50 clients spread over all three");
-        // The same address hashes the same in every run (no random seed).
+        // The same address hashes the same in every run (no random seed), and the two loopback
+        // clients of the chapter's experiment land on different upstreams of three.
         assert_eq!(ip_hash(ALICE), ip_hash(IpAddr::from([127, 0, 0, 1])));
+        assert_ne!(alice, bob);
     }
 
     #[test]
@@ -412,7 +420,10 @@ mod tests {
         let away = balancer.plan_at(ALICE, t0)[0];
         assert_ne!(away, home);
         assert_eq!(balancer.plan_at(ALICE, t0)[0], away, "stable while down");
-        assert_eq!(balancer.plan_at(ALICE, t0 + Duration::from_secs(11))[0], home);
+        assert_eq!(
+            balancer.plan_at(ALICE, t0 + Duration::from_secs(11))[0],
+            home
+        );
     }
 
     #[test]
@@ -422,7 +433,10 @@ mod tests {
         balancer.mark_down_at(2, t0);
         balancer.mark_down_at(0, t0 + Duration::from_secs(1));
         balancer.mark_down_at(1, t0 + Duration::from_secs(2));
-        assert_eq!(balancer.plan_at(ALICE, t0 + Duration::from_secs(3)), [2, 0, 1]);
+        assert_eq!(
+            balancer.plan_at(ALICE, t0 + Duration::from_secs(3)),
+            [2, 0, 1]
+        );
     }
 
     #[test]
@@ -454,8 +468,8 @@ mod tests {
         drop(first);
         assert_eq!(balancer.open(0), 0);
         assert!(balancer.is_down(0));
-        let names: Vec<String> = std::iter::from_fn(|| attempts.next().map(|a| a.upstream))
-            .collect();
+        let names: Vec<String> =
+            std::iter::from_fn(|| attempts.next().map(|a| a.upstream)).collect();
         assert_eq!(names, ["b:2", "c:3"]);
         assert_eq!(attempts.left(), 0);
 

@@ -140,7 +140,10 @@ pub enum RouteAction {
         upstreams: Vec<Upstream>,
         balancer: Arc<Balancer>,
     },
-    Redirect { status: StatusCode, url: String },
+    Redirect {
+        status: StatusCode,
+        url: String,
+    },
 }
 
 /// A `file_serve` route.

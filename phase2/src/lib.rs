@@ -16,8 +16,8 @@
 //!   a route's action, one file per action), and [`server`] to start one;
 //! - [`timeouts`]: stage 21's six timeouts as the config gives them (the session arms them).
 
-mod beneath;
 pub mod balancer;
+mod beneath;
 pub mod config;
 pub mod directory;
 pub mod gzip_body;

@@ -158,9 +158,7 @@ fn describe(config: &Config, load_balancing: bool) {
                 RouteAction::ReverseProxy {
                     upstreams,
                     balancer,
-                } => {
-                    describe_upstreams(&at, &route.req_path, upstreams, balancer, load_balancing)
-                }
+                } => describe_upstreams(&at, &route.req_path, upstreams, balancer, load_balancing),
                 RouteAction::Redirect { status, url } => {
                     phase1::info!(
                         "http://{at}{} redirects ({}) to {url}",

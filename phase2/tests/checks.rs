@@ -1,4 +1,4 @@
-//! The checker's checks of stages 14-19 (the official grader's, the stricter ones and our own
+//! The checker's checks of stages 14-21 (the official grader's, the stricter ones and our own
 //! for the phase-3 stages) against our binaries, on free ports, exactly as
 //! `cargo xtask check-stage N` runs them.
 //!
@@ -85,4 +85,14 @@ fn stage21_still_passes_the_stage19_checks() {
 #[test]
 fn expserver_passes_the_stage19_checks() {
     passes("19", env!("CARGO_BIN_EXE_expserver"));
+}
+
+#[test]
+fn stage20_passes_the_checks() {
+    passes("20", env!("CARGO_BIN_EXE_stage20_load_balancing"));
+}
+
+#[test]
+fn expserver_passes_the_stage20_checks() {
+    passes("20", env!("CARGO_BIN_EXE_expserver"));
 }

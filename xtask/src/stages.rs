@@ -306,6 +306,16 @@ pub const STAGES: &[Stage] = &[
         demo: None,
     },
     Stage {
+        id: "20",
+        title: "load balancing",
+        binary: Some("stage20_load_balancing"),
+        kind: ServerKind::Config,
+        helpers: UPSTREAM,
+        config: Some(checks::balance::config),
+        checks: Checks::Grader(checks::balance::stage20),
+        demo: None,
+    },
+    Stage {
         id: "21",
         title: "timeouts",
         binary: Some("stage21_timeouts"),
@@ -360,9 +370,9 @@ mod tests {
 
     #[test]
     fn stage_lists_are_written_as_ranges() {
-        assert_eq!(list(Stage::has_checks), "1, 3-19, 21");
+        assert_eq!(list(Stage::has_checks), "1, 3-21");
         assert_eq!(list(|s| s.demo.is_some()), "7-10");
         assert_eq!(list(|s| !s.has_checks()), "0, 2, 5b");
-        assert_eq!(list(|_| true), "0-19, 21, 5b");
+        assert_eq!(list(|_| true), "0-21, 5b");
     }
 }

@@ -7,12 +7,15 @@
 //! - [`FakeUpstream`]: an in-process upstream that misbehaves on purpose (closes early, resets
 //!   mid-response, never answers) and records what it was sent, for the end-to-end tests. It is
 //!   the one fake upstream of the project; tests describe what they need as a [`Behaviour`].
+//! - [`NamedUpstream`]: an in-process upstream that says who it is, for stage 20's load
+//!   balancing checks: several of them behind one route show where each request went.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -212,4 +215,129 @@ fn read_request(stream: &mut TcpStream) -> Vec<u8> {
             Ok(n) => data.extend_from_slice(&buf[..n]),
         }
     }
+}
+
+/// The part of a request path that makes a [`NamedUpstream`] answer slowly.
+pub const SLOW_PATH_MARK: &str = "/slow";
+
+/// An upstream that says who it is (stage 20): every request gets `200 OK`, an `X-Upstream`
+/// header and the body `"<name> <body bytes received>\n"`, so a check sees which upstream
+/// answered and whether the request's body arrived whole. A path containing [`SLOW_PATH_MARK`]
+/// is answered only after the upstream's delay, which holds its connection open meanwhile (for
+/// least_conn). It listens on 127.0.0.1 until [`NamedUpstream::stop`] (or drop), after which
+/// its port refuses connections, like a crashed upstream.
+pub struct NamedUpstream {
+    name: String,
+    port: u16,
+    hits: Arc<AtomicUsize>,
+    busy: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl NamedUpstream {
+    /// Listens on 127.0.0.1:`port` as `name`; slow requests wait `delay`.
+    pub fn start(name: &str, port: u16, delay: Duration) -> io::Result<NamedUpstream> {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let hits = Arc::new(AtomicUsize::new(0));
+        let busy = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (who, counted, in_flight, stopping) =
+            (name.to_string(), hits.clone(), busy.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (who, counted, in_flight) =
+                            (who.clone(), counted.clone(), in_flight.clone());
+                        thread::spawn(move || {
+                            answer_named(stream, &who, delay, &counted, &in_flight)
+                        });
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(2))
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(2)),
+                }
+            }
+            // The listener drops here: the port refuses connections from now on.
+        });
+        Ok(NamedUpstream {
+            name: name.to_string(),
+            port,
+            hits,
+            busy,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Requests answered (or being answered) so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Requests read and not answered yet (slow ones being held).
+    pub fn busy(&self) -> usize {
+        self.busy.load(Ordering::SeqCst)
+    }
+
+    /// Stops listening; once this returns, connections to the port are refused. Requests
+    /// already accepted are still answered.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for NamedUpstream {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One connection of a [`NamedUpstream`]: read the request, count it, answer with the name.
+fn answer_named(
+    mut stream: TcpStream,
+    name: &str,
+    delay: Duration,
+    hits: &AtomicUsize,
+    busy: &AtomicUsize,
+) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(FAKE_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(FAKE_TIMEOUT));
+    let request = read_request(&mut stream);
+    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return; // not a request (a probe that connected and left)
+    };
+    hits.fetch_add(1, Ordering::SeqCst);
+    let head = String::from_utf8_lossy(&request[..end]);
+    let slow = head
+        .lines()
+        .next()
+        .is_some_and(|line| line.contains(SLOW_PATH_MARK));
+    if slow {
+        busy.fetch_add(1, Ordering::SeqCst);
+        thread::sleep(delay);
+        busy.fetch_sub(1, Ordering::SeqCst);
+    }
+    let body = format!("{name} {}\n", request.len() - end - 4);
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Upstream: {name}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.shutdown(Shutdown::Both);
 }

@@ -322,7 +322,8 @@ impl SessionCtx<'_> {
         session.upstream_connected = connected;
         session.upstream_error = None;
         session.input = Input::Relay;
-        session.client_sink.ready = true;
+        // The client's bytes flow once the connect has succeeded (`upstream_connected`).
+        session.client_sink.ready = connected;
         session.upstream_sink.ready = true;
         session.upstream_source.ready = false;
         let client_pipe = session.client_sink.pipe;

@@ -386,10 +386,11 @@ fn client_input(core: &mut Core, id: SessionId) {
             let connected = core.sessions.get(id).is_some_and(|s| s.upstream_connected);
             let Some(to) = to.filter(|_| connected) else {
                 // The upstream is still connecting (or its connect failed and the handler has
-                // not decided yet): hold the bytes, and wait for news rather than spin.
-                if let Some(pipe) = core.pipes.get_mut(from) {
-                    let held = pipe.len();
-                    pipe.set_sink_wants(held + 1);
+                // not decided yet): hold the bytes. Not being ready (rather than leaving them
+                // unconsumed) also keeps a client's end of input from being passed on before
+                // them; `upstream_connected` makes the end ready again.
+                if let Some(session) = core.sessions.get_mut(id) {
+                    session.client_sink.ready = false;
                 }
                 return;
             };
@@ -545,10 +546,13 @@ fn session_of_upstream(core: &Core, upstream: ConnectionId) -> Option<SessionId>
     let conn = core.connections.get(upstream)?;
     let from = conn.source.pipe.and_then(|p| core.pipes.get(p)?.sink());
     let to = conn.sink.pipe.and_then(|p| core.pipes.get(p)?.source());
-    [from, to].into_iter().flatten().find_map(|owner| match owner {
-        Owner::Session(id, Role::Upstream) => Some(id),
-        _ => None,
-    })
+    [from, to]
+        .into_iter()
+        .flatten()
+        .find_map(|owner| match owner {
+            Owner::Session(id, Role::Upstream) => Some(id),
+            _ => None,
+        })
 }
 
 /// The connect of upstream `upstream` succeeded (its first EPOLLOUT): the client's bytes held
@@ -564,6 +568,7 @@ pub(crate) fn upstream_connected(core: &mut Core, upstream: ConnectionId) {
         return;
     }
     session.upstream_connected = true;
+    session.client_sink.ready = true;
     let from_client = session.client_sink.pipe;
     if let Some(pipe) = from_client.and_then(|p| core.pipes.get_mut(p)) {
         pipe.set_sink_wants(1);

@@ -6,6 +6,7 @@
 //! restarts, same inputs). Where the grader is weak the check is stricter: every wait has a
 //! timeout, write-back checks really check, and the CPU and memory checks use real bounds.
 
+pub mod balance;
 pub mod cpu;
 pub mod file;
 pub mod flood;
