@@ -1,7 +1,8 @@
 //! Stage 20: load balancing. A `reverse_proxy` route spreads its requests over all of its
 //! `upstreams` (round robin, least connections or a hash of the client's address, per the
 //! route's `lb_strategy`), and a request whose upstream refuses the connection goes to the next
-//! one instead of failing; everything else is the stages before.
+//! one instead of failing; everything else is the stages before (directory listings, the IP
+//! lists of stage 18).
 
 use std::path::PathBuf;
 
@@ -29,6 +30,7 @@ fn run() -> anyhow::Result<()> {
     let config = phase2::server::load_config(&path)?;
     let options = Options {
         directories: Directories::List,
+        ip_lists: true,
         load_balancing: true,
         ..Options::course()
     };

@@ -1,8 +1,8 @@
 //! Stage 20: load balancing. The grader has no checks for it; these follow the contract
 //! (`phase3-4-stages-18-23.md` §3).
 //!
-//! The checker writes the stage-17 config with six more routes on the proxy server (course port
-//! 8002), one per behaviour, each over upstreams the checker starts itself: three
+//! The checker writes stage 18's config (the grader's, plus the IP-list routes) with six more
+//! routes on the proxy server (course port 8002), one per behaviour, each over upstreams the checker starts itself: three
 //! [`NamedUpstream`]s, A, B and C, that answer every request with their own name and the number
 //! of body bytes they received. So a check sees where each request went, and whether its body
 //! arrived whole. A route whose upstreams are ports nobody listens on gives the all-dead case.
@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -23,7 +23,8 @@ use serde_json::{json, Value};
 
 use super::http::client::{parse_response, Response};
 use super::http::config as http_config;
-use super::wire::{read_to_close, send, show, End};
+use super::http::ip_filter;
+use super::wire::{connect_from, read_to_close, send, show, End};
 use super::{Check, Ctx, Verdict};
 use crate::layout::Layout;
 use crate::ports::free_tcp_ports;
@@ -56,10 +57,11 @@ const COURSE_DEAD: [u16; 2] = [3004, 3005];
 /// How long one request may take, end to end.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The config of stage 20 (a [`crate::stages::ConfigWriter`]): the stage-16/17 config with the
-/// load-balancing routes added to the proxy server. Returns its path.
+/// The config of stage 20 (a [`crate::stages::ConfigWriter`]): stage 18's (the grader's config
+/// plus its IP-list routes) with the load-balancing routes added to the proxy server. Returns
+/// its path.
 pub fn config(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
-    let base = http_config::graders(layout, ports)?;
+    let base = ip_filter::config(layout, ports)?;
     let text =
         fs::read_to_string(&base).with_context(|| format!("cannot read {}", base.display()))?;
     let mut config: Value = serde_json::from_str(&text)
@@ -110,13 +112,7 @@ pub fn config(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
         Some(list) => list.extend(routes),
         None => server["routes"] = Value::from(routes.to_vec()),
     }
-    let target = layout.root().join("config").join("xps_config_stage20.json");
-    if let Some(dir) = target.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    fs::write(&target, serde_json::to_string_pretty(&config)?)
-        .with_context(|| format!("cannot write {}", target.display()))?;
-    Ok(target)
+    http_config::write(layout, "stage20.json", &config)
 }
 
 /// The live and the dead upstream ports for a run on `ports`.
@@ -182,18 +178,9 @@ fn ask(
     path: &str,
     body: &str,
 ) -> Result<Response, String> {
-    let target = SocketAddr::from(([127, 0, 0, 1], port));
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-        .map_err(|e| format!("socket: {e}"))?;
-    if let Some(from) = from {
-        socket
-            .bind(&SocketAddr::from((from, 0)).into())
-            .map_err(|e| format!("cannot bind the client to {from}: {e}"))?;
-    }
-    socket
-        .connect_timeout(&target.into(), REQUEST_TIMEOUT)
-        .map_err(|e| format!("cannot connect to port {port}: {e}"))?;
-    let mut stream: TcpStream = socket.into();
+    let from = IpAddr::V4(from.unwrap_or(Ipv4Addr::LOCALHOST));
+    let mut stream = connect_from(from, port)
+        .map_err(|e| format!("cannot connect from {from} to port {port}: {e}"))?;
     let length = if body.is_empty() {
         String::new()
     } else {
@@ -502,9 +489,10 @@ pub fn checks(ports: &Ports) -> Vec<Check> {
     ]
 }
 
-/// Stage 20: everything stage 17 does on the grader's config, then the load balancing.
+/// Stage 20: everything stage 18 does (the grader's stage-17 checks and the IP lists), then the
+/// load balancing.
 pub fn stage20(cx: &Ctx) -> Vec<Check> {
-    let mut list = super::http::stage17(cx);
+    let mut list = super::http::stage18(cx);
     list.extend(checks(cx.ports));
     list
 }
