@@ -326,6 +326,17 @@ fn ip_hash(run: &mut StageRun, port: u16) -> Verdict {
         }
         seen.push(text);
     }
+    // A hash, not a pin: six clients do not all land on one upstream of three.
+    let mut homes = Vec::new();
+    for last in 1..=6 {
+        let client = Ipv4Addr::new(127, 0, 0, last);
+        homes.push(answers(port, Some(client), IP_HASH, 1)?.remove(0));
+    }
+    let spread = format!("clients 127.0.0.1-6 {}", describe(&homes));
+    if homes.iter().all(|h| *h == homes[0]) {
+        return Err(format!("every client went to the same upstream; {spread}"));
+    }
+    seen.push(spread);
     Ok(seen.join("; "))
 }
 
@@ -454,8 +465,11 @@ pub fn checks(ports: &Ports) -> Vec<Check> {
         ),
         Check::new(
             format!("ip_hash: a client keeps its upstream ({})", on(IP_HASH)),
-            "6 GETs from 127.0.0.1, then 6 from 127.0.0.2 (the client socket bound to it)",
-            "each client's 6 answers all come from one upstream".into(),
+            "6 GETs from 127.0.0.1, then 6 from 127.0.0.2 (the client socket bound to it); one GET from \
+             each of 127.0.0.1-6",
+            "each client's 6 answers all come from one upstream; the six clients do not all \
+             share one"
+                .into(),
             move |run| ip_hash(run, port),
         ),
         Check::new(
@@ -473,8 +487,8 @@ pub fn checks(ports: &Ports) -> Vec<Check> {
                 on(FAIL_TIMEOUT)
             ),
             &format!(
-                "fail timeout {FAIL_TIMEOUT_MS} ms; B stopped, 3 GETs; B restarted, 6 GETs at \
-                 once, 6 more after the timeout"
+                "fail timeout {FAIL_TIMEOUT_MS} ms; B stopped, 3 GETs; B restarted, 6 GETs right \
+                 away, 6 more after the timeout"
             ),
             "no request reaches B during its fail timeout; B answers again after it".into(),
             move |run| fail_timeout(run, port),
