@@ -2,7 +2,7 @@
 //! `upstreams` (round robin, least connections or a hash of the client's address, per the
 //! route's `lb_strategy`), and a request whose upstream refuses the connection goes to the next
 //! one instead of failing; everything else is the stages before (directory listings, the IP
-//! lists of stage 18).
+//! lists of stage 18, gzip of stage 19).
 
 use std::path::PathBuf;
 
@@ -31,6 +31,7 @@ fn run() -> anyhow::Result<()> {
     let options = Options {
         directories: Directories::List,
         ip_lists: true,
+        gzip: true,
         load_balancing: true,
         ..Options::course()
     };

@@ -1,8 +1,8 @@
 //! Stage 20: load balancing. The grader has no checks for it; these follow the contract
 //! (`phase3-4-stages-18-23.md` §3).
 //!
-//! The checker writes stage 18's config (the grader's, plus the IP-list routes) with six more
-//! routes on the proxy server (course port 8002), one per behaviour, each over upstreams the checker starts itself: three
+//! The checker writes stage 19's config (the grader's, plus stage 18's IP-list routes) with six
+//! more routes on the proxy server (course port 8002), one per behaviour, each over upstreams the checker starts itself: three
 //! [`NamedUpstream`]s, A, B and C, that answer every request with their own name and the number
 //! of body bytes they received. So a check sees where each request went, and whether its body
 //! arrived whole. A route whose upstreams are ports nobody listens on gives the all-dead case.
@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use super::http::client::{parse_response, Response};
 use super::http::config as http_config;
-use super::http::ip_filter;
+use super::http::gzip;
 use super::wire::{connect_from, read_to_close, send, show, End};
 use super::{Check, Ctx, Verdict};
 use crate::layout::Layout;
@@ -57,11 +57,11 @@ const COURSE_DEAD: [u16; 2] = [3004, 3005];
 /// How long one request may take, end to end.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The config of stage 20 (a [`crate::stages::ConfigWriter`]): stage 18's (the grader's config
-/// plus its IP-list routes) with the load-balancing routes added to the proxy server. Returns
-/// its path.
+/// The config of stage 20 (a [`crate::stages::ConfigWriter`]): stage 19's (the grader's config
+/// plus stage 18's IP-list routes, and stage 19's files) with the load-balancing routes added to
+/// the proxy server. Returns its path.
 pub fn config(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
-    let base = ip_filter::config(layout, ports)?;
+    let base = gzip::config(layout, ports)?;
     let text =
         fs::read_to_string(&base).with_context(|| format!("cannot read {}", base.display()))?;
     let mut config: Value = serde_json::from_str(&text)
@@ -503,10 +503,10 @@ pub fn checks(ports: &Ports) -> Vec<Check> {
     ]
 }
 
-/// Stage 20: everything stage 18 does (the grader's stage-17 checks and the IP lists), then the
-/// load balancing.
+/// Stage 20: everything stage 19 does (the grader's stage-17 checks, the IP lists, gzip), then
+/// the load balancing.
 pub fn stage20(cx: &Ctx) -> Vec<Check> {
-    let mut list = super::http::stage18(cx);
+    let mut list = super::http::stage19(cx);
     list.extend(checks(cx.ports));
     list
 }
