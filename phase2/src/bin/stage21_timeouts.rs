@@ -1,9 +1,9 @@
 //! Stage 21: timeouts. The server of the stages before (directory listings, stage 18's IP
-//! lists, stage 19's gzip, stage 20's load balancing) plus six clocks, so that no client or upstream can
-//! hold the server by doing nothing: a request head that never ends gets 408, a stalled body or
-//! upstream is dropped (504 when the client has had nothing yet), and a client that stops
-//! reading is reset. The durations are the config's
-//! top-level `*_timeout_ms` keys (see `phase2::timeouts`).
+//! lists, stage 19's gzip, stage 20's load balancing) plus six clocks, so that no client or
+//! upstream can hold the server by doing nothing: a request head that never ends gets 408, a
+//! stalled body or upstream is dropped (504 when the client has had nothing yet), and a client
+//! that stops reading is reset. The durations are the config's top-level `*_timeout_ms` keys
+//! (see `phase2::timeouts`).
 
 use std::path::PathBuf;
 
