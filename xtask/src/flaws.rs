@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use crate::checks::cpu::idle_cpu_percent;
 use crate::checks::flood::{probe_while_flooding, Flood, Probe};
 use crate::checks::wire::connect;
+use crate::plot::Sampler;
 use crate::procstat::{mb, rss_bytes};
 use crate::runner::{Options, StageRun};
 use crate::stages::{self, Stage};
@@ -110,8 +111,14 @@ pub fn sender(port: u16) -> Result<u64> {
 /// How much the memory demos send without reading.
 pub const MEMORY_FLOOD: u64 = 300_000_000;
 
-/// `cargo xtask demo N`: starts stage N and runs the demo its entry in `stages::STAGES` names.
-pub fn demo(stage: &'static Stage, target: Target, options: Options) -> Result<()> {
+/// `cargo xtask demo N`: starts stage N and runs the demo its entry in `stages::STAGES` names;
+/// with `plot`, also draws the server's memory and CPU during the demo into that SVG file.
+pub fn demo(
+    stage: &'static Stage,
+    target: Target,
+    options: Options,
+    plot: Option<&std::path::Path>,
+) -> Result<()> {
     let Some(show) = stage.demo else {
         bail!(
             "stage {} has no demo; demos exist for stages {}",
@@ -128,7 +135,25 @@ pub fn demo(stage: &'static Stage, target: Target, options: Options) -> Result<(
         stage.title,
         run.command_line()
     );
-    show(&mut run)
+    let Some(path) = plot else {
+        return show(&mut run);
+    };
+    let sampler = Sampler::start(pid);
+    show(&mut run)?;
+    let timeline = sampler.finish();
+    timeline.to_svg(
+        path,
+        &format!(
+            "stage {} ({}): cargo xtask demo {}",
+            stage.id, stage.title, stage.id
+        ),
+    )?;
+    println!(
+        "memory and CPU over {:.0} s drawn in {}",
+        timeline.samples.last().map_or(0.0, |s| s.seconds),
+        path.display()
+    );
+    Ok(())
 }
 
 fn server_pid(run: &StageRun) -> Result<u32> {

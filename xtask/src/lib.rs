@@ -21,6 +21,7 @@ pub mod cargo_build;
 pub mod checks;
 pub mod flaws;
 pub mod layout;
+pub mod plot;
 pub mod ports;
 pub mod process;
 pub mod procstat;

@@ -62,6 +62,9 @@ enum Cmd {
         stage: String,
         #[command(flatten)]
         common: Common,
+        /// Also draw the server's memory and CPU during the demo as an SVG chart in FILE.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<std::path::PathBuf>,
     },
     /// Measure expserver next to nginx with wrk (needs wrk and nginx installed).
     Bench {
@@ -338,9 +341,18 @@ fn run() -> Result<bool> {
             run_stage(stage, &common)?;
             Ok(true)
         }
-        Cmd::Demo { stage, common } => {
+        Cmd::Demo {
+            stage,
+            common,
+            plot,
+        } => {
             let stage = find_stage(&stage)?;
-            flaws::demo(stage, common.target(stage)?, common.options(None))?;
+            flaws::demo(
+                stage,
+                common.target(stage)?,
+                common.options(None),
+                plot.as_deref(),
+            )?;
             Ok(true)
         }
         Cmd::Bench { options } => {

@@ -214,3 +214,32 @@ fn every_xtask_command_and_flag_in_the_docs_exists() {
         wrong.join("\n")
     );
 }
+
+/// Every picture a chapter shows (`<img src="images/...">` or `![...](images/...)`) is in the book.
+#[test]
+fn every_image_in_the_book_exists() {
+    let src = repo_root().join("docs/src");
+    let mut files = Vec::new();
+    markdown_files(&src, &mut files);
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap();
+        let mut targets = link_targets(&text);
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("src=\"") {
+            rest = &rest[start + 5..];
+            if let Some(end) = rest.find('"') {
+                targets.push(rest[..end].to_string());
+            }
+        }
+        for target in targets.iter().filter(|t| t.starts_with("images/")) {
+            seen += 1;
+            if !file.parent().unwrap().join(target).is_file() {
+                missing.push(format!("{}: {target}", file.display()));
+            }
+        }
+    }
+    assert!(seen >= 3, "the demo charts are shown in the book");
+    assert!(missing.is_empty(), "missing pictures: {missing:?}");
+}
