@@ -105,7 +105,7 @@ impl Timeline {
         let (upper, lower) = root.split_vertically(250);
         let mut memory = ChartBuilder::on(&upper)
             .margin(8)
-            .x_label_area_size(28)
+            .x_label_area_size(40)
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..end, 0.0..rss_top)
             .map_err(|e| draw(&e))?;
@@ -123,7 +123,7 @@ impl Timeline {
             .map_err(|e| draw(&e))?;
         let mut cpu = ChartBuilder::on(&lower)
             .margin(8)
-            .x_label_area_size(28)
+            .x_label_area_size(40)
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..end, 0.0..cpu_top)
             .map_err(|e| draw(&e))?;
