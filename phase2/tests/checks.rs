@@ -62,24 +62,10 @@ fn stage21_passes_the_checks() {
     passes("21", env!("CARGO_BIN_EXE_stage21_timeouts"));
 }
 
-#[test]
-fn stage21_still_passes_the_stage17_checks() {
-    passes("17", env!("CARGO_BIN_EXE_stage21_timeouts"));
-}
 
 #[test]
 fn expserver_passes_the_stage21_checks() {
     passes("21", env!("CARGO_BIN_EXE_expserver"));
-}
-
-#[test]
-fn stage21_still_passes_the_stage18_checks() {
-    passes("18", env!("CARGO_BIN_EXE_stage21_timeouts"));
-}
-
-#[test]
-fn stage21_still_passes_the_stage19_checks() {
-    passes("19", env!("CARGO_BIN_EXE_stage21_timeouts"));
 }
 
 #[test]

@@ -320,8 +320,9 @@ pub const STAGES: &[Stage] = &[
         title: "timeouts",
         binary: Some("stage21_timeouts"),
         kind: ServerKind::Config,
-        // The checks put their own upstream (silent, or unreachable) on the upstream port.
-        helpers: &[],
+        // Python for the checks of stages 17-18; the timeout checks then stop it and put their
+        // own upstream (silent, or unreachable) on the upstream port.
+        helpers: UPSTREAM,
         config: Some(checks::timeouts::config),
         checks: Checks::Grader(checks::timeouts::stage21),
         demo: None,

@@ -1,10 +1,11 @@
 //! Stage 21: timeouts. No stage before it has any, so the grader has nothing to compare; these
 //! checks are ours, from the contract (`phase3-4-stages-18-23.md` §4).
 //!
-//! The server runs a config the checker writes ([`config`]): every timeout at
-//! [`LIMIT`] (1000 ms), a file server on port 1, a reverse proxy on port 2 to the upstream
-//! port, where each check puts the upstream it needs: one that accepts and never answers, or
-//! one whose accept queue is full so that a connect to it never completes. Each check prints the
+//! The server runs a config the checker writes ([`config`]): stage 18's (the grader's config
+//! plus IP-list routes) with every timeout at [`LIMIT`] (1000 ms). The checks of stages 17 and
+//! 18 run first, with the Python upstream; then these, which stop Python and put on the upstream
+//! port the upstream each one needs: one that accepts and never answers, or one whose accept
+//! queue is full so that a connect to it never completes. Each check prints the
 //! time it measured; a timer must fire within 10 % (at least 50 ms) of its deadline.
 //!
 //! Where the server runs on this machine (ours, or a `--cmd` program) the checks also count its
@@ -20,7 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::http::client::{parse_response, Response};
 use super::wire::{self, show};
@@ -42,31 +43,21 @@ pub fn slack(limit: Duration) -> Duration {
     (limit / 10).max(Duration::from_millis(50))
 }
 
-/// The config of the stage-21 checks (a [`crate::stages::ConfigWriter`]): all six timeouts at
-/// [`LIMIT_MS`], files on port 1, a proxy to the upstream port on port 2, the grader's redirect
-/// on port 3 and a server without routes on port 4.
+/// The config of the stage-21 checks (a [`crate::stages::ConfigWriter`]): stage 18's (the
+/// grader's config plus the IP-list routes, so the checks of the stages before still run), with
+/// all six timeouts at [`LIMIT_MS`]. Port 1 serves files, port 2 proxies to the upstream port.
 pub fn config(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
-    let listener = |n: usize| json!([{ "host": "0.0.0.0", "port": ports.role(n) }]);
-    let config = json!({
-        "server_name": "eXpServer",
-        "client_header_timeout_ms": LIMIT_MS,
-        "client_body_timeout_ms": LIMIT_MS,
-        "keep_alive_timeout_ms": LIMIT_MS,
-        "send_timeout_ms": LIMIT_MS,
-        "upstream_connect_timeout_ms": LIMIT_MS,
-        "upstream_timeout_ms": LIMIT_MS,
-        "servers": [
-            { "listeners": listener(1), "routes": [
-                { "req_path": "/", "type": "file_serve", "dir_path": "../public", "index": ["index.html"] } ] },
-            { "listeners": listener(2), "routes": [
-                { "req_path": "/", "type": "reverse_proxy",
-                  "upstreams": [format!("127.0.0.1:{}", ports.upstream)] } ] },
-            { "listeners": listener(3), "routes": [
-                { "req_path": "/", "type": "redirect", "http_status_code": 302,
-                  "redirect_url": "https://expserver.github.io" } ] },
-            { "listeners": listener(4) }
-        ]
-    });
+    let before = super::http::ip_filter::config(layout, ports)?;
+    let text =
+        fs::read_to_string(&before).with_context(|| format!("cannot read {}", before.display()))?;
+    let mut config: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", before.display()))?;
+    let top = config
+        .as_object_mut()
+        .context("stage 18's config is not a JSON object")?;
+    for key in TIMEOUT_KEYS {
+        top.insert(key.to_string(), json!(LIMIT_MS));
+    }
     let path = layout.root().join("config").join("timeouts.json");
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
@@ -75,6 +66,16 @@ pub fn config(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
+
+/// The six keys of stage 21.
+pub const TIMEOUT_KEYS: [&str; 6] = [
+    "client_header_timeout_ms",
+    "client_body_timeout_ms",
+    "keep_alive_timeout_ms",
+    "send_timeout_ms",
+    "upstream_connect_timeout_ms",
+    "upstream_timeout_ms",
+];
 
 // ---- measuring ---------------------------------------------------------------------------
 
@@ -512,6 +513,7 @@ fn non_reading(run: &mut StageRun, port: u16) -> Verdict {
 /// GET through the proxy to an upstream set up by `upstream`; the answer must be a 504 one
 /// limit after the request, and everything freed.
 fn gateway_timeout(run: &mut StageRun, port: u16, blackhole: bool) -> Verdict {
+    run.kill_upstream();
     let upstream_port = run.ports.upstream;
     let baseline = warm_up(run, run.ports.role(1));
     let (silent, hole) = if blackhole {
@@ -542,6 +544,7 @@ fn gateway_timeout(run: &mut StageRun, port: u16, blackhole: bool) -> Verdict {
 /// than nothing but faster than the limit, so it must get through (and then the silent upstream
 /// earns a 504).
 fn body(run: &mut StageRun, port: u16, keeps_coming: bool) -> Verdict {
+    run.kill_upstream();
     let silent = Silent::start(run.ports.upstream)?;
     let pieces = 8;
     let pause = LIMIT * 3 / 10;
@@ -592,8 +595,15 @@ fn body(run: &mut StageRun, port: u16, keeps_coming: bool) -> Verdict {
     verdict(problems, observed)
 }
 
-/// Stage 21's checks.
+/// Stage 21's checks: stage 18's (which include stage 17's), then the timeouts.
 pub fn stage21(cx: &Ctx) -> Vec<Check> {
+    let mut list = super::http::stage18(cx);
+    list.extend(timeout_checks(cx));
+    list
+}
+
+/// The timeout checks alone.
+fn timeout_checks(cx: &Ctx) -> Vec<Check> {
     let (files, proxy) = (cx.ports.role(1), cx.ports.role(2));
     let upstream = cx.ports.upstream;
     let ms = LIMIT_MS;
@@ -625,7 +635,7 @@ pub fn stage21(cx: &Ctx) -> Vec<Check> {
         ),
         Check::new(
             format!("an upstream that never answers: 504 (port {proxy})"),
-            &format!("GET /slow through the proxy; the upstream on port {upstream} accepts and reads, never answers"),
+            &format!("GET /slow through the proxy; the upstream on port {upstream} (Python stopped) accepts and reads, never answers"),
             format!("504 Gateway Timeout with server: eXpServer, {ms}-{late} ms after the request, then the close; every descriptor freed"),
             move |run| gateway_timeout(run, proxy, false),
         ),
