@@ -62,7 +62,6 @@ fn stage21_passes_the_checks() {
     passes("21", env!("CARGO_BIN_EXE_stage21_timeouts"));
 }
 
-
 #[test]
 fn expserver_passes_the_stage21_checks() {
     passes("21", env!("CARGO_BIN_EXE_expserver"));
