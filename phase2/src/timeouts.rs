@@ -128,8 +128,17 @@ fn parse_ms(value: &Value) -> Result<Duration, String> {
                     "{shown} is negative; use 0 to turn the timeout off"
                 ))
             } else {
+                let hint = match number.as_f64() {
+                    Some(seconds) if seconds > 0.0 && seconds * 1000.0 <= MAX_TIMEOUT_MS as f64 => {
+                        format!(
+                            " (the unit is ms: {seconds} s is {})",
+                            (seconds * 1000.0).round()
+                        )
+                    }
+                    _ => String::new(),
+                };
                 Err(format!(
-                    "{shown} is not a whole number of milliseconds (write 1500, not 1.5)"
+                    "{shown} is not a whole number of milliseconds{hint}"
                 ))
             }
         }

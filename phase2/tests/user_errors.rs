@@ -62,7 +62,7 @@ fn every_broken_example_fails_as_the_book_says() {
         .collect();
     assert!(!unused.is_empty());
     let mut shown = 0;
-    for chapter in ["stage-16.md", "stage-18.md", "stage-19.md", "expserver.md"] {
+    for chapter in ["stage-16.md", "stage-18.md", "stage-19.md", "stage-21.md", "expserver.md"] {
         let text = std::fs::read_to_string(root.join("docs/src").join(chapter)).expect("chapter");
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
@@ -80,6 +80,7 @@ fn every_broken_example_fails_as_the_book_says() {
                 "stage16_config" => env!("CARGO_BIN_EXE_stage16_config"),
                 "stage18_ip_filter" => env!("CARGO_BIN_EXE_stage18_ip_filter"),
                 "stage19_gzip" => env!("CARGO_BIN_EXE_stage19_gzip"),
+                "stage21_timeouts" => env!("CARGO_BIN_EXE_stage21_timeouts"),
                 "expserver" => env!("CARGO_BIN_EXE_expserver"),
                 other => panic!("{chapter}: the test does not know the binary {other}"),
             };
