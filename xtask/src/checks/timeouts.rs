@@ -1,9 +1,9 @@
 //! Stage 21: timeouts. No stage before it has any, so the grader has nothing to compare; these
 //! checks are ours, from the contract (`phase3-4-stages-18-23.md` §4).
 //!
-//! The server runs a config the checker writes ([`config`]): stage 18's (the grader's config
-//! plus IP-list routes) with every timeout at [`LIMIT`] (1000 ms). The checks of stages 17 and
-//! 18 run first, with the Python upstream; then these, which stop Python and put on the upstream
+//! The server runs a config the checker writes ([`config`]): stage 19's (the grader's config
+//! plus IP-list routes) with every timeout at [`LIMIT`] (1000 ms). The checks of stages 17 to
+//! 19 run first, with the Python upstream; then these, which stop Python and put on the upstream
 //! port the upstream each one needs: one that accepts and never answers, or one whose accept
 //! queue is full so that a connect to it never completes. Each check prints the
 //! time it measured; a timer must fire within 10 % (at least 50 ms) of its deadline.
@@ -43,18 +43,19 @@ pub fn slack(limit: Duration) -> Duration {
     (limit / 10).max(Duration::from_millis(50))
 }
 
-/// The config of the stage-21 checks (a [`crate::stages::ConfigWriter`]): stage 18's (the
-/// grader's config plus the IP-list routes, so the checks of the stages before still run), with
-/// all six timeouts at [`LIMIT_MS`]. Port 1 serves files, port 2 proxies to the upstream port.
+/// The config of the stage-21 checks (a [`crate::stages::ConfigWriter`]): stage 19's (the
+/// grader's config plus the IP-list routes and the files the gzip checks ask for, so the checks
+/// of the stages before still run), with all six timeouts at [`LIMIT_MS`]. Port 1 serves files,
+/// port 2 proxies to the upstream port.
 pub fn config(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
-    let before = super::http::ip_filter::config(layout, ports)?;
+    let before = super::http::gzip::config(layout, ports)?;
     let text =
         fs::read_to_string(&before).with_context(|| format!("cannot read {}", before.display()))?;
     let mut config: Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", before.display()))?;
     let top = config
         .as_object_mut()
-        .context("stage 18's config is not a JSON object")?;
+        .context("stage 19's config is not a JSON object")?;
     for key in TIMEOUT_KEYS {
         top.insert(key.to_string(), json!(LIMIT_MS));
     }
@@ -595,9 +596,9 @@ fn body(run: &mut StageRun, port: u16, keeps_coming: bool) -> Verdict {
     verdict(problems, observed)
 }
 
-/// Stage 21's checks: stage 18's (which include stage 17's), then the timeouts.
+/// Stage 21's checks: stage 19's (which include stage 18's and 17's), then the timeouts.
 pub fn stage21(cx: &Ctx) -> Vec<Check> {
-    let mut list = super::http::stage18(cx);
+    let mut list = super::http::stage19(cx);
     list.extend(timeout_checks(cx));
     list
 }
