@@ -62,7 +62,13 @@ fn every_broken_example_fails_as_the_book_says() {
         .collect();
     assert!(!unused.is_empty());
     let mut shown = 0;
-    for chapter in ["stage-16.md", "stage-18.md", "stage-19.md", "stage-21.md", "expserver.md"] {
+    for chapter in [
+        "stage-16.md",
+        "stage-18.md",
+        "stage-19.md",
+        "stage-21.md",
+        "expserver.md",
+    ] {
         let text = std::fs::read_to_string(root.join("docs/src").join(chapter)).expect("chapter");
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
