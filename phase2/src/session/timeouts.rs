@@ -167,9 +167,16 @@ impl Watch {
     }
 
     /// The request goes to another upstream because the last one could not be reached (stage
-    /// 20's failover): the connect timeout starts again for the new one.
+    /// 20's failover): the connect timeout, and the wait for an answer, start again for the new
+    /// one (the time spent on the dead one is not the new one's fault).
     pub(super) fn retrying(&mut self, ctx: &mut SessionCtx<'_>) {
-        self.arm(ctx, TimerKind::UpstreamConnect, Instant::now());
+        if self.limits.is_none() {
+            return;
+        }
+        let now = Instant::now();
+        self.proxied_at = Some(now);
+        self.arm(ctx, TimerKind::UpstreamConnect, now);
+        self.arm(ctx, TimerKind::Upstream, now);
     }
 
     /// True while a forwarded body is still expected from the client.
