@@ -59,6 +59,29 @@ pub fn config(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
     for key in TIMEOUT_KEYS {
         top.insert(key.to_string(), json!(LIMIT_MS));
     }
+    // Stage 20's failover meets the connect timeout: a route whose first upstream never
+    // accepts and whose second answers.
+    let (never, live) = failover_ports(ports)?;
+    let proxy_port = u64::from(ports.role(2));
+    let server = config["servers"]
+        .as_array_mut()
+        .and_then(|servers| {
+            servers.iter_mut().find(|s| {
+                s["listeners"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|l| l["port"].as_u64() == Some(proxy_port)))
+            })
+        })
+        .context("no server listens on the proxy port")?;
+    let routes = server["routes"]
+        .as_array_mut()
+        .context("the proxy server has no routes")?;
+    routes.push(json!({
+        "req_path": FAILOVER,
+        "type": "reverse_proxy",
+        "upstreams": [format!("127.0.0.1:{never}"), format!("127.0.0.1:{live}")],
+        "lb_strategy": "round_robin",
+    }));
     let path = layout.root().join("config").join("timeouts.json");
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
@@ -66,6 +89,49 @@ pub fn config(layout: &Layout, ports: &Ports) -> Result<PathBuf> {
     fs::write(&path, serde_json::to_string_pretty(&config)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
+}
+
+/// The route whose first upstream never accepts and whose second answers.
+const FAILOVER: &str = "/t/failover";
+
+/// The ports of [`FAILOVER`]'s upstreams: 3006 and 3007 on the course's ports (beside stage 20's
+/// 3001-3005), free ports otherwise.
+fn failover_ports(ports: &Ports) -> Result<(u16, u16)> {
+    if super::http::config::is_course(ports) {
+        return Ok((3006, 3007));
+    }
+    let taken = |p: &u16| ports.listen.contains(p) || ports.upstream == *p;
+    let free: Vec<u16> = crate::ports::free_tcp_ports(6)?
+        .into_iter()
+        .filter(|p| !taken(p))
+        .collect();
+    anyhow::ensure!(free.len() >= 2, "not enough free ports for the upstreams");
+    Ok((free[0], free[1]))
+}
+
+/// The upstream ports of [`FAILOVER`] in the config the server was given.
+fn failover_upstreams(run: &StageRun) -> Result<(u16, u16), String> {
+    let text = fs::read_to_string(&run.config)
+        .map_err(|e| format!("cannot read {}: {e}", run.config.display()))?;
+    let config: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not valid JSON: {e}", run.config.display()))?;
+    let ports: Vec<u16> = config["servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["routes"].as_array().into_iter().flatten())
+        .find(|r| r["req_path"].as_str() == Some(FAILOVER))
+        .and_then(|r| r["upstreams"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u.as_str()?.rsplit_once(':')?.1.parse().ok())
+        .collect();
+    match ports[..] {
+        [never, live] => Ok((never, live)),
+        _ => Err(format!(
+            "the config has no route {FAILOVER} with two upstreams"
+        )),
+    }
 }
 
 /// The six keys of stage 21.
@@ -596,6 +662,46 @@ fn body(run: &mut StageRun, port: u16, keeps_coming: bool) -> Verdict {
     verdict(problems, observed)
 }
 
+/// Two requests to [`FAILOVER`]: round robin sends one of them to the upstream that never
+/// accepts first; after the connect timeout it must go to the live one, never become a 504.
+fn connect_timeout_fails_over(run: &mut StageRun, port: u16) -> Verdict {
+    let (never, live) = failover_upstreams(run)?;
+    let _hole = Blackhole::start(never)?;
+    let _live = crate::upstream::NamedUpstream::start("B", live, Duration::ZERO)
+        .map_err(|e| format!("cannot start the upstream on port {live}: {e}"))?;
+    let mut problems = Vec::new();
+    let mut observed = Vec::new();
+    let mut failed_over = false;
+    for n in 1..=2 {
+        let asked =
+            format!("GET {FAILOVER}/{n} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let ending = request(port, asked.as_bytes())?;
+        let took = ending.ended.unwrap_or(LIMIT * 4);
+        match parse_response(&ending.got) {
+            Ok(r) if r.status == 200 && r.body.starts_with(b"B ") => {}
+            Ok(r) => problems.push(format!(
+                "request {n}: status {} with {}, expected 200 from upstream B",
+                r.status,
+                show(&r.body)
+            )),
+            Err(e) => problems.push(format!("request {n}: {e}")),
+        }
+        // The one that met the dead upstream first waited one connect timeout for it.
+        let late = LIMIT + slack(LIMIT) + Duration::from_millis(100);
+        if took >= LIMIT.saturating_sub(Duration::from_millis(2)) && took <= late {
+            failed_over = true;
+        }
+        observed.push(format!("request {n}: {}", ending.describe()));
+    }
+    if !failed_over {
+        problems.push(format!(
+            "neither request waited one connect timeout ({} ms) for the upstream that never accepts",
+            LIMIT.as_millis()
+        ));
+    }
+    verdict(problems, observed.join("\n"))
+}
+
 /// Stage 21's checks: stage 19's (which include stage 18's and 17's), then the timeouts.
 pub fn stage21(cx: &Ctx) -> Vec<Check> {
     let mut list = super::http::stage19(cx);
@@ -645,6 +751,12 @@ fn timeout_checks(cx: &Ctx) -> Vec<Check> {
             &format!("GET /slow through the proxy; the upstream on port {upstream} has a full accept queue, so the connect hangs"),
             format!("504 {ms}-{late} ms after the request; no socket left connecting"),
             move |run| gateway_timeout(run, proxy, true),
+        ),
+        Check::new(
+            format!("with stage 20's upstreams, a connect timeout fails over (port {proxy})"),
+            &format!("two GETs to {FAILOVER}, round robin over an upstream that never accepts and one that answers \"B\""),
+            format!("both 200 from B; the one sent to the dead upstream first answered {ms}-{} ms after the request (its connect timeout), never 504", late + 100),
+            move |run| connect_timeout_fails_over(run, proxy),
         ),
         Check::new(
             format!("a request body that stops is dropped (port {proxy})"),
