@@ -5,7 +5,9 @@
 //! plus IP-list routes) with every timeout at [`LIMIT`] (1000 ms). The checks of stages 17 to
 //! 19 run first, with the Python upstream; then these, which stop Python and put on the upstream
 //! port the upstream each one needs: one that accepts and never answers, or one whose accept
-//! queue is full so that a connect to it never completes. Each check prints the
+//! queue is full so that a connect to it never completes. One more proxy route, `/t/failover`,
+//! has two upstreams (one that never accepts, one that answers): with stage 20's balancer, the
+//! connect timeout must fail over rather than answer 504. Each check prints the
 //! time it measured; a timer must fire within 10 % (at least 50 ms) of its deadline.
 //!
 //! Where the server runs on this machine (ours, or a `--cmd` program) the checks also count its
