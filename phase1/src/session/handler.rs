@@ -92,6 +92,15 @@ pub trait SessionHandler {
         ctx.abort();
     }
 
+    /// While relaying to an upstream, after [`SessionCtx::frame_relay`]: `data` is the next
+    /// client bytes; return how many of them, from the front, still belong to the request being
+    /// forwarded. Those go to the upstream; the rest, and every client byte after them, are
+    /// read and dropped, so the upstream never sees a byte the handler did not let through (a
+    /// pipelined request behind the forwarded one). Each byte is offered once. Default: all.
+    fn on_relay(&mut self, data: &[u8]) -> usize {
+        data.len()
+    }
+
     /// The timer `kind` set with [`SessionCtx::set_timer`] passed. Default: abort.
     fn on_timer(&mut self, ctx: &mut SessionCtx<'_>, _kind: TimerKind) {
         ctx.abort();
@@ -331,6 +340,15 @@ impl SessionCtx<'_> {
             pipe.set_sink_wants(1);
         }
         Ok(())
+    }
+
+    /// From now on (for the rest of the session) client bytes relayed to an upstream pass
+    /// through [`SessionHandler::on_relay`] first, which decides where the forwarded request
+    /// ends. Without it the relay is raw: every client byte goes to the upstream.
+    pub fn frame_relay(&mut self) {
+        if let Some(session) = self.session() {
+            session.framed_relay = true;
+        }
     }
 
     /// Offer the client bytes left unconsumed again, at the next turn of the loop, even if no

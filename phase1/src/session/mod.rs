@@ -106,6 +106,8 @@ pub struct Session {
     /// Why the current upstream's connect failed, kept for `on_upstream_connect_failed`.
     pub(crate) upstream_error: Option<std::io::Error>,
     pub(crate) file: Option<FileId>,
+    /// Relayed client bytes pass through the handler's `on_relay` ([`SessionCtx::frame_relay`]).
+    pub(crate) framed_relay: bool,
     pub(crate) closing: bool,
     /// Finished, detached from every pipe, but kept while its send timer watches the client
     /// take what is still queued for it (see [`settle`]).
@@ -175,6 +177,7 @@ pub fn create(
         upstream_connected: false,
         upstream_error: None,
         file: None,
+        framed_relay: false,
         closing: false,
         lingering: false,
         aborting: false,
@@ -394,6 +397,9 @@ fn client_input(core: &mut Core, id: SessionId) {
                 }
                 return;
             };
+            if core.sessions.get(id).is_some_and(|s| s.framed_relay) {
+                return framed_relay(core, id, from, to);
+            }
             let (_, full) = pipe::transfer(core, from, to);
             if full {
                 if let Some(session) = core.sessions.get_mut(id) {
@@ -408,6 +414,54 @@ fn client_input(core: &mut Core, id: SessionId) {
             pipe::consume(core, from, held);
         }
     }
+}
+
+/// The relay of [`SessionCtx::frame_relay`]: while the upstream pipe has room, offer every held
+/// client byte to the handler's `on_relay` and move what it lets through (all of it, so no byte
+/// is offered twice); once it lets through less than it was offered, the forwarded request has
+/// ended: drop the rest and ignore the client's input from then on.
+fn framed_relay(core: &mut Core, id: SessionId, from: PipeId, to: PipeId) {
+    if !core.pipes.get(to).is_some_and(|p| p.is_writable()) {
+        if let Some(session) = core.sessions.get_mut(id) {
+            session.client_sink.ready = false;
+            session.upstream_source.ready = true;
+        }
+        pipe::wake_owner(core, Owner::Session(id, Role::Client));
+        return;
+    }
+    let Some(mut held) = core.pipes.get_mut(from).map(|p| p.take_buffer()) else {
+        return;
+    };
+    let Some(mut handler) = core.sessions.get_mut(id).and_then(|s| s.handler.take()) else {
+        if let Some(pipe) = core.pipes.get_mut(from) {
+            pipe.restore_buffer(held);
+        }
+        return;
+    };
+    let len = held.len();
+    let allowed = handler.on_relay(held.make_contiguous()).min(len);
+    if let Some(session) = core.sessions.get_mut(id) {
+        session.handler = Some(handler);
+    }
+    if allowed == len {
+        while let Some(chunk) = held.pop_chunk() {
+            pipe::write_chunk(core, to, chunk);
+        }
+    } else {
+        if let Some(front) = held.copy_front(allowed).filter(|f| !f.is_empty()) {
+            pipe::write(core, to, front);
+        }
+        held.clear();
+        if let Some(session) = core.sessions.get_mut(id) {
+            session.input = Input::Ignore;
+            session.client_sink.ready = true;
+        }
+    }
+    if let Some(pipe) = core.pipes.get_mut(from) {
+        pipe.restore_buffer(held);
+        pipe.set_sink_wants(1);
+    }
+    pipe::wake(core, from);
 }
 
 /// Upstream or file bytes: move them to the client pipe while it has room.

@@ -6,6 +6,7 @@
 //! stages after it, and [`accept_encoding`] tells whether a client takes gzip (stage 19).
 
 pub mod accept_encoding;
+mod body_end;
 pub mod chunked;
 mod headers;
 mod method;
@@ -14,6 +15,7 @@ mod request;
 pub mod response;
 mod status;
 
+pub use body_end::BodyEnd;
 pub use headers::{Header, Headers};
 pub use method::Method;
 pub use parser::{parse, Parse, ParseError, RequestParser, MAX_HEAD_LEN};

@@ -70,7 +70,7 @@ use super::{KeepAlive, Options, Site, MAX_DROPPED_BODY};
 use crate::balancer::{Attempt, Attempts};
 use crate::config::Listener;
 use crate::gzip_body::GzipBody;
-use crate::http::{Framing, Parse, Reply, Request, RequestParser, StatusCode};
+use crate::http::{BodyEnd, Framing, Parse, Reply, Request, RequestParser, StatusCode};
 use crate::timeouts::Timeouts;
 
 /// One client's HTTP session.
@@ -119,6 +119,9 @@ pub struct HttpSession {
     proxy_first: Vec<u8>,
     /// The proxied request is a HEAD: an error answer has no body.
     proxied_head: bool,
+    /// With [`Options::framed_proxy`]: where the proxied request's body ends, so that no byte
+    /// after it reaches the upstream (see `upstream.rs`, "One request per hand-over").
+    forwarding: Option<BodyEnd>,
 }
 
 /// Why an upstream could not be reached, for [`HttpSession::upstream_failed`].
@@ -172,6 +175,7 @@ impl HttpSession {
             attempt: None,
             proxy_first: Vec::new(),
             proxied_head: false,
+            forwarding: None,
         }
     }
 
@@ -292,6 +296,13 @@ impl HttpSession {
         head: Vec<u8>,
     ) {
         let mut first = head;
+        if self.options.framed_proxy {
+            // Only the request's own body goes with it; what follows is another request.
+            let mut end = BodyEnd::of(request);
+            let body = end.feed(&self.held_body);
+            self.held_body.truncate(body);
+            self.forwarding = Some(end);
+        }
         first.append(&mut self.held_body);
         self.proxy_first = first;
         self.request_line = request.request_line.clone();
@@ -315,6 +326,9 @@ impl HttpSession {
         while let Some(attempt) = self.attempts.as_mut().and_then(Attempts::next) {
             match ctx.proxy(&attempt.upstream, self.proxy_first.clone()) {
                 Ok(()) => {
+                    if self.forwarding.is_some() {
+                        ctx.frame_relay(); // `on_relay` says where the request ends
+                    }
                     phase1::debug!("{} -> upstream {}", self.request_line, attempt.upstream);
                     self.attempt = Some(attempt);
                     return;
@@ -624,6 +638,15 @@ impl SessionHandler for HttpSession {
     fn on_upstream_failed(&mut self, ctx: &mut SessionCtx<'_>) {
         phase1::warn!("upstream failed before answering: {}", self.request_line);
         self.gateway_error(ctx, StatusCode::BAD_GATEWAY);
+    }
+
+    /// With [`Options::framed_proxy`]: the client's bytes after the proxied head reach the
+    /// upstream only up to the end of the request's body.
+    fn on_relay(&mut self, data: &[u8]) -> usize {
+        match &mut self.forwarding {
+            Some(end) => end.feed(data),
+            None => data.len(),
+        }
     }
 
     /// The connect failed: nothing reached that upstream; try the next one (stage 20).

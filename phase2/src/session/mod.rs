@@ -161,6 +161,12 @@ pub struct Options {
     /// (see [`crate::balancer`]). `false` before stage 20: the first upstream only, and 502 if
     /// it is down.
     pub load_balancing: bool,
+    /// A proxy route forwards exactly one request per client connection: the head and the
+    /// body its framing delimits, never the bytes after it (a pipelined request, which could
+    /// otherwise reach the upstream unparsed and unrouted); the connection closes after the
+    /// upstream's answer (see `upstream.rs`). `false` in the course stages, which relay the
+    /// client's bytes raw as the course does; `true` in `expserver`.
+    pub framed_proxy: bool,
 }
 
 impl Options {
@@ -185,6 +191,7 @@ impl Options {
             gzip: false,
             gzip_static: false,
             load_balancing: false,
+            framed_proxy: false,
         }
     }
 
@@ -206,6 +213,7 @@ impl Options {
             gzip: true,
             gzip_static: true,
             load_balancing: true,
+            framed_proxy: true,
             ..Options::course()
         }
     }
