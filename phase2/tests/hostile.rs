@@ -59,7 +59,8 @@ fn record(mut stream: TcpStream, log: &Mutex<Vec<Vec<u8>>>) {
         }
     }
     log.lock().unwrap_or_else(|p| p.into_inner()).push(got);
-    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    let _ =
+        stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
 }
 
 /// `expserver` on a fresh port: `/api` proxies to `upstream`, `/private` too but only for
@@ -103,7 +104,9 @@ fn a_request_pipelined_behind_a_proxied_one_is_never_forwarded_raw() {
                 thread::sleep(Duration::from_millis(50));
                 stream.write_all(smuggled.as_bytes()).unwrap();
             } else {
-                stream.write_all(format!("{first}{smuggled}").as_bytes()).unwrap();
+                stream
+                    .write_all(format!("{first}{smuggled}").as_bytes())
+                    .unwrap();
             }
             let reply = String::from_utf8_lossy(&read_to_close(&mut stream)).into_owned();
             assert!(reply.starts_with("HTTP/1.1 200 OK"), "request {i}: {reply}");
@@ -113,13 +116,20 @@ fn a_request_pipelined_behind_a_proxied_one_is_never_forwarded_raw() {
     let seen = upstream.seen();
     assert_eq!(seen.len(), 6, "{seen:?}");
     for got in &seen {
-        assert!(!got.contains("/private"), "smuggled to the upstream: {got:?}");
+        assert!(
+            !got.contains("/private"),
+            "smuggled to the upstream: {got:?}"
+        );
         assert!(got.starts_with("GET /api/ok ") || got.starts_with("POST /api/ok "));
     }
     // The bodies arrived whole, framing and all.
-    assert!(seen.iter().any(|g| g.ends_with("\r\n\r\nhello")), "{seen:?}");
     assert!(
-        seen.iter().any(|g| g.ends_with("5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n")),
+        seen.iter().any(|g| g.ends_with("\r\n\r\nhello")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|g| g.ends_with("5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n")),
         "{seen:?}"
     );
     // Asked on its own, the private route refuses a loopback client (the route list works).
