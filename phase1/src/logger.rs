@@ -7,7 +7,13 @@
 //! calling function, by passing it as the log *target*.
 //!
 //! Colours are used only when stdout is a terminal; under the grader stdout is a file.
+//!
+//! From stage 23 several worker threads log at once. A line names its worker with a prefix
+//! (`[w2] INFO  ...`) that each worker thread sets once for itself with [`set_worker`]; the main
+//! thread's lines, and every line of a single-threaded stage, have none. Each line is written
+//! with one locked write, so lines of different workers never interleave.
 
+use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -48,6 +54,24 @@ macro_rules! warn {
 #[macro_export]
 macro_rules! error {
     ($($arg:tt)+) => { ::log::error!(target: $crate::function_path!(), $($arg)+) };
+}
+
+thread_local! {
+    /// The worker this thread runs (stage 23), numbered from 1; 0 for every other thread.
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Name this thread's log lines after worker `number` (from 1): they start with `[wN]`.
+pub fn set_worker(number: usize) {
+    WORKER.with(|w| w.set(number));
+}
+
+/// The `[wN]` prefix of this thread's lines, or nothing outside a worker.
+fn worker_prefix() -> String {
+    match WORKER.with(Cell::get) {
+        0 => String::new(),
+        n => format!("[w{n}]"),
+    }
 }
 
 /// The logger installed by [`init`].
@@ -128,6 +152,7 @@ impl Log for CourseLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
+        let worker = worker_prefix();
         let line = if self.colour {
             // The course's colours: red, blue and yellow backgrounds, magenta text for DEBUG;
             // the function name in green.
@@ -138,13 +163,14 @@ impl Log for CourseLogger {
                 Level::Debug | Level::Trace => "\x1b[35m",
             };
             format!(
-                "{colour}\x1b[1m {} \x1b[0m \x1b[32m{}()\x1b[0m : {}",
+                "{worker}{colour}\x1b[1m {} \x1b[0m \x1b[32m{}()\x1b[0m : {}",
                 label(record.level()),
                 short_function_name(record.target()),
                 record.args()
             )
         } else {
-            format_line(record.level(), record.target(), &record.args().to_string())
+            let line = format_line(record.level(), record.target(), &record.args().to_string());
+            format!("{worker}{line}")
         };
         // A full disk or a closed stdout must not take the server down: ignore write errors.
         let mut out = std::io::stdout().lock();

@@ -33,7 +33,7 @@ use crate::timeouts::{Timeouts, MAX_TIMEOUT_MS};
 /// listing and gzip for clients that accept it.
 pub const DEFAULT_CONFIG_JSON: &str = r#"{
   "server_name": "eXpServer",
-  "workers": 1,
+  "workers": "auto",
   "servers": [
     {
       "listeners": [{ "host": "0.0.0.0", "port": 8001 }],
@@ -265,7 +265,7 @@ struct RawConfig {
     #[serde(default)]
     server_name: Option<String>,
     #[serde(default)]
-    workers: Option<i64>,
+    workers: Option<serde_json::Value>,
     servers: Option<Vec<RawServer>>,
 }
 
@@ -436,6 +436,27 @@ fn json_error(file: &str, error: &serde_json::Error) -> ConfigError {
     }
 }
 
+/// The most worker threads a config may ask for (stage 23): far more than any machine has cores;
+/// a larger number is a typo, not a plan.
+pub const MAX_WORKERS: usize = 1024;
+
+/// Top-level `workers` (stage 23): an integer from 1 to [`MAX_WORKERS`], or **(ext)** `"auto"`,
+/// one worker per CPU this process may run on.
+fn workers(value: &serde_json::Value) -> Result<usize, String> {
+    if value.as_str() == Some("auto") {
+        return Ok(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    }
+    match value.as_i64() {
+        Some(n) if (1..=MAX_WORKERS as i64).contains(&n) => Ok(n as usize),
+        Some(n) => Err(format!(
+            "{n} is not between 1 and {MAX_WORKERS} (or \"auto\", one per CPU)"
+        )),
+        None => Err(format!(
+            "{value} is not a number of workers: write an integer from 1 to {MAX_WORKERS}, or \"auto\" (one per CPU)"
+        )),
+    }
+}
+
 /// Checks the raw structs and builds the typed ones; errors name the JSON path of the problem.
 struct Checker<'a> {
     file: &'a str,
@@ -460,9 +481,8 @@ impl Checker<'_> {
             return Err(self.error("servers", "at least one server is needed"));
         }
         let workers = match raw.workers {
-            None | Some(0) => 1,
-            Some(n) if (1..=1024).contains(&n) => n as usize,
-            Some(n) => return Err(self.error("workers", format!("{n} is not between 1 and 1024"))),
+            None | Some(serde_json::Value::Null) => 1,
+            Some(value) => workers(&value).map_err(|message| self.error("workers", message))?,
         };
         let timeouts = match top.as_object() {
             Some(top) => {
@@ -937,6 +957,15 @@ mod tests {
         );
         assert_eq!(config.server_name, "eXpServer");
         assert_eq!(config.workers, 1);
+        let auto = Config::from_json(
+            r#"{"workers": "auto", "servers": [{"listeners": [{"host": "h", "port": 1}]}]}"#,
+            "auto.json",
+        )
+        .unwrap();
+        assert_eq!(
+            auto.workers,
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
         let routes = &config.servers[0].routes;
         assert_eq!(
             routes[0].action,
@@ -1109,6 +1138,22 @@ mod tests {
             (
                 r#"{"workers": -3, "servers": [{"listeners": [{"host": "h", "port": 1}]}]}"#,
                 "workers",
+            ),
+            (
+                r#"{"workers": 0, "servers": [{"listeners": [{"host": "h", "port": 1}]}]}"#,
+                "workers: 0 is not between 1 and 1024",
+            ),
+            (
+                r#"{"workers": 2000, "servers": [{"listeners": [{"host": "h", "port": 1}]}]}"#,
+                "workers: 2000 is not between 1 and 1024",
+            ),
+            (
+                r#"{"workers": "x", "servers": [{"listeners": [{"host": "h", "port": 1}]}]}"#,
+                "workers: \"x\" is not a number of workers",
+            ),
+            (
+                r#"{"workers": 2.5, "servers": [{"listeners": [{"host": "h", "port": 1}]}]}"#,
+                "workers: 2.5 is not a number of workers",
             ),
             (
                 r#"{"servers": [{"listeners": [{"host": "h", "port": 1}], "routes": [{"req_path": "/", "type": "redirect", "redirect_url": "/x"}, {"req_path": "/a", "type": "redirect", "redirect_url": "/x", "ip_whitelist": ["10.0.0.0/8", "::1", "127.0.0.l"]}]}]}"#,

@@ -39,14 +39,10 @@ pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Res
 }
 
 /// Stage 16 on: one listener per distinct config listener; the config answers every request.
+/// With [`Options::workers`] (stage 23) the config's `workers` threads each run such a server
+/// (see [`crate::workers`]); otherwise one event loop runs on this thread.
 pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
-    let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
-    core.set_connection_logging(options.log_connections);
-    core.set_pipe_threshold(options.pipe_threshold);
-    core.set_eager_read(options.eager_read);
-    // The contract of the config stages: upstream names are resolved once, not per request.
-    core.set_resolve_once(true);
-    describe(&config, options.load_balancing);
+    describe(&config, options.load_balancing, options.workers);
     describe_ip_lists(&config, options.ip_lists);
     describe_gzip(&config, options.gzip);
     if options.timeouts {
@@ -64,14 +60,47 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
             ms(t.upstream)
         );
     }
-    let listeners = config.all_listeners();
+    let listeners = config
+        .all_listeners()
+        .into_iter()
+        .map(|listener| {
+            let addr = (listener.host.as_str(), listener.port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .with_context(|| format!("cannot resolve listener host {:?}", listener.host))?;
+            Ok((addr, listener))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let workers = config.workers;
+    // One site for every worker: the config is read-only, and whatever a route keeps that
+    // changes (the load balancer's state) lives behind the route's own lock, shared too.
     let site = Arc::new(Site::Config(Arc::new(config)));
-    for listener in listeners {
-        let addr = (listener.host.as_str(), listener.port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            .with_context(|| format!("cannot resolve listener host {:?}", listener.host))?;
+    let make_core = || -> anyhow::Result<Core> {
+        let mut core = Core::new(StageProfile::PIPES).context("cannot create the core")?;
+        core.set_connection_logging(options.log_connections);
+        core.set_pipe_threshold(options.pipe_threshold);
+        core.set_eager_read(options.eager_read);
+        // The contract of the config stages: upstream names are resolved once, not per request.
+        core.set_resolve_once(true);
+        Ok(core)
+    };
+    if options.workers {
+        let addresses: Vec<_> = listeners.iter().map(|(addr, _)| *addr).collect();
+        let make_ports = || {
+            listeners
+                .iter()
+                .map(|(addr, listener)| {
+                    let factory =
+                        HttpSession::factory(site.clone(), options, Some(listener.clone()));
+                    (*addr, PortRole::session(factory))
+                })
+                .collect()
+        };
+        return crate::workers::run(workers, &addresses, make_core, make_ports);
+    }
+    let mut core = make_core()?;
+    for (addr, listener) in listeners {
         let factory = HttpSession::factory(site.clone(), options, Some(listener.clone()));
         core.listen(addr, PortRole::session(factory))
             .with_context(|| format!("cannot listen on {listener}"))?;
@@ -125,8 +154,8 @@ fn describe_upstreams(
 }
 
 /// Log what each route does, so a user sees where files come from.
-fn describe(config: &Config, load_balancing: bool) {
-    if config.workers > 1 {
+fn describe(config: &Config, load_balancing: bool, workers: bool) {
+    if !workers && config.workers > 1 {
         phase1::info!(
             "\"workers\": {} is a stage-23 setting; this server runs one event loop",
             config.workers

@@ -167,6 +167,10 @@ pub struct Options {
     /// upstream's answer (see `upstream.rs`). `false` in the course stages, which relay the
     /// client's bytes raw as the course does; `true` in `expserver`.
     pub framed_proxy: bool,
+    /// Stage 23: run the config's `workers` threads, each with its own core and a
+    /// `SO_REUSEPORT` listener on every port (see [`crate::workers`]). `false` before stage 23,
+    /// which read `workers` and run one event loop.
+    pub workers: bool,
 }
 
 impl Options {
@@ -192,6 +196,7 @@ impl Options {
             gzip_static: false,
             load_balancing: false,
             framed_proxy: false,
+            workers: false,
         }
     }
 
@@ -214,6 +219,7 @@ impl Options {
             gzip_static: true,
             load_balancing: true,
             framed_proxy: true,
+            workers: true,
             ..Options::course()
         }
     }

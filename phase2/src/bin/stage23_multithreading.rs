@@ -1,0 +1,44 @@
+//! Stage 23: worker threads. The server of the stages before (directory listings, stage 18's
+//! IP lists, stage 19's gzip, stage 21's timeouts, and whatever else has come since), run by the
+//! config's top-level `workers` threads at once: each worker has its own core, epoll loop and
+//! `SO_REUSEPORT` listener on every port, and the kernel spreads new clients over them (see
+//! `phase2::workers`). `"workers": "auto"` starts one per CPU. Log lines name their worker
+//! (`[w2] INFO ...`); SIGINT or SIGTERM stops them all.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use phase2::session::{Directories, Options};
+
+#[derive(Parser)]
+#[command(
+    about = "eXpServer stage 23: the stages before, run by the config's `workers` threads"
+)]
+struct Args {
+    /// The JSON config file, e.g. ../public/xps_config.json. Without it the stage prints its
+    /// usage line and exits with status 2, as the course's server does.
+    config: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    phase1::cli::exit_code(run())
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let Some(path) = args.config else {
+        eprintln!("No config file path given\nUsage: stage23_multithreading <CONFIG>");
+        std::process::exit(2);
+    };
+    phase1::logger::init();
+    let config = phase2::server::load_config(&path)?;
+    let options = Options {
+        directories: Directories::List,
+        ip_lists: true,
+        gzip: true,
+        timeouts: true,
+        workers: true,
+        ..Options::course()
+    };
+    phase2::server::run_config(config, options)
+}
