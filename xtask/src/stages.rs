@@ -327,6 +327,16 @@ pub const STAGES: &[Stage] = &[
         checks: Checks::Grader(checks::timeouts::stage21),
         demo: None,
     },
+    Stage {
+        id: "23",
+        title: "worker threads",
+        binary: Some("stage23_multithreading"),
+        kind: ServerKind::Config,
+        helpers: UPSTREAM,
+        config: Some(checks::workers::config),
+        checks: Checks::Grader(checks::workers::stage23),
+        demo: None,
+    },
 ];
 
 /// Finds a stage by its name ("5b" and "5-b" both work).
@@ -371,9 +381,9 @@ mod tests {
 
     #[test]
     fn stage_lists_are_written_as_ranges() {
-        assert_eq!(list(Stage::has_checks), "1, 3-21");
+        assert_eq!(list(Stage::has_checks), "1, 3-21, 23");
         assert_eq!(list(|s| s.demo.is_some()), "7-10");
         assert_eq!(list(|s| !s.has_checks()), "0, 2, 5b");
-        assert_eq!(list(|_| true), "0-21, 5b");
+        assert_eq!(list(|_| true), "0-21, 23, 5b");
     }
 }

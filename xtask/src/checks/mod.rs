@@ -16,6 +16,7 @@ pub mod tcp;
 pub mod timeouts;
 pub mod udp;
 pub mod wire;
+pub mod workers;
 
 use crate::procstat::mb;
 use crate::runner::{Options, StageRun};
