@@ -43,7 +43,12 @@ pub type Ports = Vec<(SocketAddr, PortRole)>;
 
 /// Run `count` workers, each with its own core from `make_core` and its own listener on every
 /// address of the ports `make_ports` gives it, until a signal stops them all.
-pub fn run<C, P>(count: usize, addresses: &[SocketAddr], make_core: C, make_ports: P) -> anyhow::Result<()>
+pub fn run<C, P>(
+    count: usize,
+    addresses: &[SocketAddr],
+    make_core: C,
+    make_ports: P,
+) -> anyhow::Result<()>
 where
     C: Fn() -> anyhow::Result<Core> + Sync,
     P: Fn() -> Ports + Sync,
@@ -51,7 +56,10 @@ where
     // A port another program holds must be an error, as in the stages before: with SO_REUSEPORT
     // on both sides the kernel would share it silently. A plain bind sees the conflict.
     for &addr in addresses {
-        drop(phase1::listener::bind(addr, false).with_context(|| format!("cannot listen on {addr}"))?);
+        drop(
+            phase1::listener::bind(addr, false)
+                .with_context(|| format!("cannot listen on {addr}"))?,
+        );
     }
     phase1::info!(
         "starting {count} worker{}, each with its own event loop and its own SO_REUSEPORT listener on every port",

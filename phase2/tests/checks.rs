@@ -81,3 +81,23 @@ fn stage20_passes_the_checks() {
 fn expserver_passes_the_stage20_checks() {
     passes("20", env!("CARGO_BIN_EXE_expserver"));
 }
+
+#[test]
+fn stage23_passes_the_checks() {
+    passes("23", env!("CARGO_BIN_EXE_stage23_multithreading"));
+}
+
+#[test]
+fn expserver_passes_the_stage23_checks() {
+    passes("23", env!("CARGO_BIN_EXE_expserver"));
+}
+
+#[test]
+fn stage23_still_passes_the_stage20_checks() {
+    passes("20", env!("CARGO_BIN_EXE_stage23_multithreading"));
+}
+
+#[test]
+fn stage23_still_passes_the_stage21_checks() {
+    passes("21", env!("CARGO_BIN_EXE_stage23_multithreading"));
+}

@@ -11,9 +11,7 @@ use clap::Parser;
 use phase2::session::{Directories, Options};
 
 #[derive(Parser)]
-#[command(
-    about = "eXpServer stage 23: the stages before, run by the config's `workers` threads"
-)]
+#[command(about = "eXpServer stage 23: the stages before, run by the config's `workers` threads")]
 struct Args {
     /// The JSON config file, e.g. ../public/xps_config.json. Without it the stage prints its
     /// usage line and exits with status 2, as the course's server does.

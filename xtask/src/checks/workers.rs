@@ -217,12 +217,18 @@ fn sigint_in_flight(run: &mut StageRun, port: u16) -> Verdict {
         thread::sleep(Duration::from_millis(10));
     }
     drop(transfers);
-    let at = |d: Option<Duration>| d.map_or("not within 4 s".into(), |d| format!("after {} ms", d.as_millis()));
+    let at = |d: Option<Duration>| {
+        d.map_or("not within 4 s".into(), |d| {
+            format!("after {} ms", d.as_millis())
+        })
+    };
     let observed = format!(
         "4 transfers of {} MB in flight, SIGINT; the port refused {}; the process {} {}",
         BIG_LEN / 1_000_000,
         at(refused_at),
-        exit.map_or("still ran".into(), |(status, _)| crate::process::describe_status(status)),
+        exit.map_or("still ran".into(), |(status, _)| {
+            crate::process::describe_status(status)
+        }),
         at(exit.map(|(_, d)| d)),
     );
     let in_time = |d: Option<Duration>| d.is_some_and(|d| d <= EXIT_LIMIT);

@@ -1,0 +1,235 @@
+//! Stage 23's worker threads end to end, beyond what `cargo xtask check-stage 23` checks: the
+//! worker threads and their names, every worker accepting under concurrent load (counted from
+//! the `[wN]` prefix of the log's connection lines), SIGINT with transfers in flight, `"auto"`,
+//! `expserver`'s workers, and the config errors of `workers`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const STAGE21: &str = env!("CARGO_BIN_EXE_stage21_timeouts");
+const STAGE23: &str = env!("CARGO_BIN_EXE_stage23_multithreading");
+const EXPSERVER: &str = env!("CARGO_BIN_EXE_expserver");
+
+/// `binary` on a free port serving `public/` with `"workers": workers` (a JSON value).
+fn start(binary: &str, workers: &str) -> (Layout, u16, Server) {
+    let layout = Layout::new();
+    let port = free_port();
+    let config = format!(
+        r#"{{ "workers": {workers},
+  "servers": [{{
+    "listeners": [{{ "host": "127.0.0.1", "port": {port} }}],
+    "routes": [
+      {{ "req_path": "/", "type": "file_serve", "dir_path": "../public", "index": ["index.html"] }}
+    ]
+  }}]
+}}"#
+    );
+    let path = layout.write_config(&config);
+    let server = start_server(binary, &[path.to_str().unwrap()], &layout, &[port]);
+    (layout, port, server)
+}
+
+/// The names of the server's threads (`/proc/PID/task/*/comm`), sorted.
+fn thread_names(server: &Server) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .unwrap()
+        .filter_map(|e| fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `clients` threads each make `each` requests for /sample.txt, one connection per request,
+/// framed by `Content-Length` as `fetch` does (so kept-alive connections work too).
+fn load(port: u16, clients: usize, each: usize) {
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..each {
+                    let reply = fetch(port, "/sample.txt");
+                    assert_eq!(reply.status, 200, "{}", reply.summary());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// How many log lines of each worker contain `what`, by worker number.
+fn per_worker(log: &str, what: &str) -> BTreeMap<usize, usize> {
+    let mut counts = BTreeMap::new();
+    for line in log.lines().filter(|l| l.contains(what)) {
+        let number = line
+            .strip_prefix("[w")
+            .and_then(|rest| rest.split_once(']'))
+            .and_then(|(n, _)| n.parse().ok())
+            .unwrap_or(0);
+        *counts.entry(number).or_default() += 1;
+    }
+    counts
+}
+
+/// Waits until the log has `lines` lines containing `what` (the server logs after it answers).
+fn wait_for_lines(server: &Server, what: &str, lines: usize) -> String {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let log = server.log_tail(usize::MAX);
+        if log.lines().filter(|l| l.contains(what)).count() >= lines || Instant::now() > deadline {
+            return log;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn every_worker_has_a_thread_and_accepts_under_load() {
+    let (_layout, port, server) = start(STAGE23, "3");
+    let names = thread_names(&server);
+    for worker in ["w1", "w2", "w3"] {
+        assert!(names.iter().any(|n| n == worker), "{names:?}");
+    }
+    assert!(names.len() > 3, "{names:?}");
+    load(port, 6, 20);
+    let log = wait_for_lines(&server, "new connection", 120);
+    let accepted = per_worker(&log, "new connection");
+    assert_eq!(accepted.values().sum::<usize>(), 120, "{accepted:?}");
+    assert_eq!(
+        accepted.keys().copied().collect::<Vec<_>>(),
+        [1, 2, 3],
+        "{accepted:?}"
+    );
+    // Every log line of a worker names it; only the main thread's lines have no prefix.
+    assert!(
+        log.contains("[w2] INFO  listener::adopt() : Server listening on port"),
+        "{log}"
+    );
+}
+
+#[test]
+fn expserver_runs_workers_and_logs_their_accepts_at_debug() {
+    let layout = Layout::new();
+    let port = free_port();
+    let config = format!(
+        r#"{{ "workers": 2, "servers": [{{ "listeners": [{{ "host": "127.0.0.1", "port": {port} }}],
+        "routes": [{{ "req_path": "/", "type": "file_serve", "dir_path": "../public" }}] }}] }}"#
+    );
+    let path = layout.write_config(&config);
+    // `env` execs the server, so the pid is the server's.
+    let server = start_server(
+        "env",
+        &["XPS_DEBUG=1", EXPSERVER, path.to_str().unwrap()],
+        &layout,
+        &[port],
+    );
+    assert!(thread_names(&server).iter().any(|n| n == "w2"));
+    load(port, 4, 20);
+    let log = wait_for_lines(&server, "new connection", 80);
+    let accepted = per_worker(&log, "new connection");
+    assert_eq!(
+        accepted.keys().copied().collect::<Vec<_>>(),
+        [1, 2],
+        "{accepted:?}"
+    );
+}
+
+#[test]
+fn auto_is_one_worker_per_cpu() {
+    let (_layout, _port, server) = start(STAGE23, r#""auto""#);
+    let cpus = thread::available_parallelism().unwrap().get();
+    let workers = thread_names(&server)
+        .iter()
+        .filter(|n| n.starts_with('w'))
+        .count();
+    assert_eq!(workers, cpus);
+    assert!(server
+        .log_tail(usize::MAX)
+        .contains(&format!("starting {cpus} worker")));
+}
+
+#[test]
+fn sigint_stops_every_worker_with_transfers_in_flight() {
+    let (layout, port, mut server) = start(STAGE23, "4");
+    fs::write(layout.public().join("big.bin"), vec![b'x'; 16_000_000]).unwrap();
+    let mut transfers: Vec<_> = (0..6)
+        .map(|_| {
+            let mut stream = connect(port);
+            stream
+                .write_all(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            stream
+        })
+        .collect();
+    for stream in &mut transfers {
+        let mut first = [0u8; 1024];
+        assert!(stream.read(&mut first).unwrap() > 0);
+    }
+    let start = Instant::now();
+    let pid = nix::unistd::Pid::from_raw(server.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = server
+        .wait_timeout(Duration::from_secs(2))
+        .unwrap_or_else(|| panic!("still running 2 s after SIGINT:\n{}", server.log_tail(3000)));
+    assert!(status.success(), "{status:?}");
+    assert!(start.elapsed() < Duration::from_secs(2));
+    let log = server.log_tail(usize::MAX);
+    for n in 1..=4 {
+        assert!(
+            log.contains(&format!(
+                "[w{n}] INFO  workers::worker() : worker {n} stops"
+            )),
+            "{log}"
+        );
+    }
+    drop(transfers);
+}
+
+#[test]
+fn bad_workers_values_are_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (value, says) in [
+        ("0", "workers: 0 is not between 1 and 1024"),
+        ("2000", "workers: 2000 is not between 1 and 1024"),
+        (r#""x""#, r#"workers: "x" is not a number of workers"#),
+    ] {
+        let path = dir.path().join("bad.json");
+        let config = format!(
+            r#"{{"workers": {value}, "servers": [{{"listeners": [{{"host": "127.0.0.1", "port": 1}}]}}]}}"#
+        );
+        fs::write(&path, config).unwrap();
+        for binary in [STAGE21, STAGE23, EXPSERVER] {
+            let output = Command::new(binary).arg(&path).output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{binary}: {stderr}");
+            assert!(stderr.contains("bad.json"), "{binary}: {stderr}");
+            assert!(stderr.contains(says), "{binary}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_port_in_use_is_an_error_not_a_silent_share() {
+    let (layout, port, _first) = start(STAGE23, "2");
+    let config = format!(
+        r#"{{ "workers": 2, "servers": [{{ "listeners": [{{ "host": "127.0.0.1", "port": {port} }}] }}] }}"#
+    );
+    let path = layout.root().join("second.json");
+    fs::write(&path, config).unwrap();
+    let output = Command::new(STAGE23).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
