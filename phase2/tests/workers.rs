@@ -1,7 +1,8 @@
 //! Stage 23's worker threads end to end, beyond what `cargo xtask check-stage 23` checks: the
 //! worker threads and their names, every worker accepting under concurrent load (counted from
 //! the `[wN]` prefix of the log's connection lines), SIGINT with transfers in flight, `"auto"`,
-//! `expserver`'s workers, and the config errors of `workers`.
+//! `expserver`'s workers, the config errors of `workers`, and one load balancer for all workers
+//! (round robin turns and shares exact across workers).
 
 mod common;
 
@@ -13,6 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
+use xtask::upstream::NamedUpstream;
 
 const STAGE21: &str = env!("CARGO_BIN_EXE_stage21_timeouts");
 const STAGE23: &str = env!("CARGO_BIN_EXE_stage23_multithreading");
@@ -232,4 +234,73 @@ fn a_port_in_use_is_an_error_not_a_silent_share() {
         stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{stderr}"
     );
+}
+
+/// The name a [`NamedUpstream`] put in its answer.
+fn answered_by(port: u16, path: &str) -> String {
+    let reply = get(port, path);
+    assert_eq!(reply.status, 200, "{}", reply.summary());
+    String::from_utf8_lossy(&reply.body)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn one_balancer_is_shared_by_every_worker() {
+    let upstreams: Vec<NamedUpstream> = ["A", "B", "C"]
+        .iter()
+        .map(|name| NamedUpstream::start(name, free_port(), Duration::ZERO).unwrap())
+        .collect();
+    let list: Vec<String> = upstreams
+        .iter()
+        .map(|u| format!("\"127.0.0.1:{}\"", u.port()))
+        .collect();
+    let layout = Layout::new();
+    let port = free_port();
+    let config = format!(
+        r#"{{"workers": 4, "servers": [{{"listeners": [{{"host": "127.0.0.1", "port": {port}}}],
+            "routes": [{{"req_path": "/", "type": "reverse_proxy", "upstreams": [{}]}}]}}]}}"#,
+        list.join(", ")
+    );
+    let path = layout.write_config(&config);
+    let server = start_server(STAGE23, &[path.to_str().unwrap()], &layout, &[port]);
+
+    // One request after another, each on a new connection that the kernel hands to any worker:
+    // the turns go on across workers, as if one loop answered them all.
+    let turns: Vec<String> = (0..24)
+        .map(|i| answered_by(port, &format!("/{i}")))
+        .collect();
+    let expected: Vec<&str> = (0..24).map(|i| ["A", "B", "C"][i % 3]).collect();
+    assert_eq!(turns, expected);
+    let log = wait_for_lines(&server, "new connection", 24);
+    let workers_used = per_worker(&log, "new connection").len();
+    assert!(
+        workers_used >= 2,
+        "24 connections all went to one worker:\n{log}"
+    );
+
+    // Many clients at once: the shares stay within one of each other.
+    let clients: Vec<_> = (0..6)
+        .map(|c| {
+            thread::spawn(move || {
+                (0..20)
+                    .map(|i| answered_by(port, &format!("/{c}/{i}")))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut shares = BTreeMap::<String, usize>::new();
+    for client in clients {
+        for name in client.join().unwrap() {
+            *shares.entry(name).or_default() += 1;
+        }
+    }
+    let (least, most) = (
+        shares.values().min().copied().unwrap_or(0),
+        shares.values().max().copied().unwrap_or(0),
+    );
+    assert_eq!(shares.values().sum::<usize>(), 120, "{shares:?}");
+    assert!(most - least <= 1, "{shares:?}");
 }
