@@ -185,7 +185,16 @@ impl Balancer {
                     // Stable: the rotation stays the order among equals.
                     healthy.sort_by_key(|&index| state.open[index]);
                 }
-                Strategy::IpHash => healthy.rotate_left((ip_hash(client) % k as u64) as usize),
+                Strategy::IpHash => {
+                    // The client's upstream, then the one the hash picks among the others, and so
+                    // on: if its upstream fails, the client goes where it will keep going while
+                    // that one is marked down.
+                    let hash = ip_hash(client);
+                    let mut rest = std::mem::take(&mut healthy);
+                    while !rest.is_empty() {
+                        healthy.push(rest.remove((hash % rest.len() as u64) as usize));
+                    }
+                }
             }
         }
         down.sort();
@@ -415,10 +424,12 @@ mod tests {
     fn ip_hash_moves_a_client_only_while_its_upstream_is_down() {
         let balancer = Balancer::new(3, Strategy::IpHash, Duration::from_secs(10));
         let t0 = Instant::now();
-        let home = balancer.plan_at(ALICE, t0)[0];
+        let plan = balancer.plan_at(ALICE, t0);
+        let home = plan[0];
         balancer.mark_down_at(home, t0);
         let away = balancer.plan_at(ALICE, t0)[0];
         assert_ne!(away, home);
+        assert_eq!(away, plan[1], "the failover goes where the client will stay");
         assert_eq!(balancer.plan_at(ALICE, t0)[0], away, "stable while down");
         assert_eq!(
             balancer.plan_at(ALICE, t0 + Duration::from_secs(11))[0],
