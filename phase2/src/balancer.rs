@@ -429,7 +429,10 @@ mod tests {
         balancer.mark_down_at(home, t0);
         let away = balancer.plan_at(ALICE, t0)[0];
         assert_ne!(away, home);
-        assert_eq!(away, plan[1], "the failover goes where the client will stay");
+        assert_eq!(
+            away, plan[1],
+            "the failover goes where the client will stay"
+        );
         assert_eq!(balancer.plan_at(ALICE, t0)[0], away, "stable while down");
         assert_eq!(
             balancer.plan_at(ALICE, t0 + Duration::from_secs(11))[0],

@@ -8,10 +8,12 @@ use std::net::Shutdown;
 use std::time::Duration;
 
 use common::*;
+use xtask::checks::timeouts::Blackhole;
 use xtask::upstream::NamedUpstream;
 
 const STAGE17: &str = env!("CARGO_BIN_EXE_stage17_directory");
 const STAGE20: &str = env!("CARGO_BIN_EXE_stage20_load_balancing");
+const STAGE21: &str = env!("CARGO_BIN_EXE_stage21_timeouts");
 
 /// A config with one proxy route on `port` over `upstreams` (`host:port` strings).
 fn proxy_config(layout: &Layout, port: u16, upstreams: &[String], extra: &str) -> String {
@@ -199,4 +201,43 @@ fn a_bad_load_balancing_key_is_a_config_error_naming_its_place() {
         assert!(stderr.contains(says), "{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+#[test]
+fn a_connect_timeout_fails_over_and_is_504_only_when_no_upstream_is_left() {
+    // Upstreams whose accept queue is full: a connect to them neither succeeds nor fails.
+    let (hole, other_hole) = (free_port(), free_port());
+    let _holes = (
+        Blackhole::start(hole).unwrap(),
+        Blackhole::start(other_hole).unwrap(),
+    );
+    let live = named("A");
+    let layout = Layout::new();
+    let port = free_port();
+    let json = format!(
+        r#"{{"upstream_connect_timeout_ms": 300,
+            "servers": [{{"listeners": [{{"host": "0.0.0.0", "port": {port}}}],
+            "routes": [
+              {{"req_path": "/", "type": "reverse_proxy",
+                "upstreams": ["127.0.0.1:{hole}", "localhost:{}"]}},
+              {{"req_path": "/holes", "type": "reverse_proxy",
+                "upstreams": ["127.0.0.1:{hole}", "127.0.0.1:{other_hole}"]}}]}}]}}"#,
+        live.port()
+    );
+    let config = layout.write_config(&json).to_string_lossy().into_owned();
+    let _server = start_server(STAGE21, &[&config], &layout, &[port]);
+
+    // The first request is planned for the blackhole, waits out its connect timeout, then
+    // goes to A; the blackhole is then passed over.
+    let started = std::time::Instant::now();
+    assert_eq!(answered_by(port, "/first"), "A");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    for i in 0..3 {
+        assert_eq!(answered_by(port, &format!("/next{i}")), "A");
+    }
+    assert_eq!(live.hits(), 4, "every request reached A once");
+
+    let reply = get(port, "/holes/x");
+    assert_eq!(reply.status, 504, "{}", reply.summary());
+    assert_eq!(reply.header("server").as_deref(), Some("eXpServer"));
 }

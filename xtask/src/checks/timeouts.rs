@@ -409,14 +409,16 @@ impl Drop for Silent {
 }
 
 /// A listener on `port` whose accept queue is full: the kernel drops every further SYN, so a
-/// connect to it neither succeeds nor fails for minutes (a "blackholed" upstream).
-struct Blackhole {
+/// connect to it neither succeeds nor fails for minutes (a "blackholed" upstream). Also used by
+/// the end-to-end tests of stage 20's failover after a connect timeout.
+pub struct Blackhole {
     _listener: socket2::Socket,
     _filler: TcpStream,
 }
 
 impl Blackhole {
-    fn start(port: u16) -> Result<Blackhole, String> {
+    /// Fills the accept queue of a listener on 127.0.0.1:`port`.
+    pub fn start(port: u16) -> Result<Blackhole, String> {
         use socket2::{Domain, Socket, Type};
         let fail = |e: io::Error| format!("cannot set up a full listener on port {port}: {e}");
         let socket = Socket::new(Domain::IPV4, Type::STREAM, None).map_err(fail)?;
