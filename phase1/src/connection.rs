@@ -488,6 +488,7 @@ pub fn on_source_ready(core: &mut Core, id: ConnectionId) {
         }
         Ok(n) => {
             core.counters.bytes_received += n as u64;
+            count_client_traffic(core, id, n, 0);
             if let Some(conn) = core.connections.get_mut(id) {
                 let now = Instant::now();
                 conn.progress.last_recv = Some(now);
@@ -536,6 +537,7 @@ pub fn on_sink_ready(core: &mut Core, id: ConnectionId) {
         }
         Ok(n) => {
             core.counters.bytes_sent += n as u64;
+            count_client_traffic(core, id, 0, n);
             if n > 0 {
                 if let Some(conn) = core.connections.get_mut(id) {
                     conn.progress.last_send = Some(Instant::now());
@@ -606,4 +608,25 @@ fn preview(bytes: &[u8]) -> String {
         out.push_str("...");
     }
     out
+}
+
+/// Stage 22: add a client connection's bytes to the shared [`crate::core::ClientTraffic`], if
+/// the core has one (upstream connections are not counted there).
+fn count_client_traffic(core: &Core, id: ConnectionId, received: usize, sent: usize) {
+    let Some(traffic) = &core.client_traffic else {
+        return;
+    };
+    if core
+        .connections
+        .get(id)
+        .is_some_and(|c| c.listener.is_some())
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        if received > 0 {
+            traffic.received.fetch_add(received as u64, Relaxed);
+        }
+        if sent > 0 {
+            traffic.sent.fetch_add(sent as u64, Relaxed);
+        }
+    }
 }

@@ -12,6 +12,8 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Instant;
 
 use nix::sys::epoll::EpollFlags;
@@ -59,6 +61,21 @@ pub struct Counters {
     pub bytes_sent: u64,
 }
 
+/// Bytes moved on client sockets, counted by every core that was given it
+/// ([`Core::set_client_traffic`]).
+#[derive(Debug, Default)]
+pub struct ClientTraffic {
+    pub received: AtomicU64,
+    pub sent: AtomicU64,
+}
+
+/// A periodic callback of the loop (see [`Core::set_tick`]).
+pub(crate) struct Tick {
+    pub(crate) period: std::time::Duration,
+    pub(crate) next: Instant,
+    pub(crate) call: Box<dyn FnMut()>,
+}
+
 /// One server thread's world: its event loop and every node it runs.
 pub struct Core {
     pub(crate) profile: StageProfile,
@@ -83,6 +100,14 @@ pub struct Core {
     pub(crate) pipe_scratch: Vec<PipeId>,
     pub(crate) connection_scratch: Vec<ConnectionId>,
     pub(crate) counters: Counters,
+    /// Bytes on client sockets, shared with other cores (stage 22's metrics); `None` unless
+    /// [`Core::set_client_traffic`] was called.
+    pub(crate) client_traffic: Option<Arc<ClientTraffic>>,
+    /// A callback run every so often (stage 22 flushes its access log with it).
+    pub(crate) tick: Option<Tick>,
+    /// A session destroyed while its handler was out for a call, and the bytes it had queued
+    /// for its client: `session::with_handler` gives them to the handler's `on_end`.
+    pub(crate) ended_session: Option<(SessionId, u64)>,
     /// Upstream names already resolved, when names are resolved once (see `upstream::connect`).
     pub(crate) resolved: Option<std::collections::HashMap<String, SocketAddr>>,
     /// Read a newly accepted client at once, without waiting for its first EPOLLIN.
@@ -130,6 +155,9 @@ impl Core {
             pipe_scratch: Vec::new(),
             connection_scratch: Vec::new(),
             counters: Counters::default(),
+            client_traffic: None,
+            tick: None,
+            ended_session: None,
             pipe_threshold: crate::constants::PIPE_THRESHOLD,
             eager_read: false,
             resolved: None,
@@ -206,6 +234,25 @@ impl Core {
     /// The address a listener is bound to.
     pub fn listener_addr(&self, id: ListenerId) -> Option<SocketAddr> {
         self.listeners.get(id).map(|l| l.addr)
+    }
+
+    /// Count the bytes received from and sent to clients (not upstreams) in `traffic` as well,
+    /// with relaxed atomic adds. Several cores may share one `ClientTraffic` (stage 22's
+    /// metrics across stage 23's workers). Off by default: the course stages count nothing
+    /// more.
+    pub fn set_client_traffic(&mut self, traffic: Arc<ClientTraffic>) {
+        self.client_traffic = Some(traffic);
+    }
+
+    /// Call `every_tick` about every `period` while the loop runs (never much later: the loop's
+    /// wait is cut short for it), and once more when [`Core::run`] returns. Stage 22 flushes
+    /// its access log with it. One tick per core; a second call replaces the first.
+    pub fn set_tick(&mut self, period: std::time::Duration, every_tick: Box<dyn FnMut()>) {
+        self.tick = Some(Tick {
+            period,
+            next: Instant::now() + period,
+            call: every_tick,
+        });
     }
 
     /// Run the event loop until SIGINT or SIGTERM (or this core's [`StopHandle`]), then

@@ -138,13 +138,26 @@ pub fn run(core: &mut Core) -> std::io::Result<()> {
     loop {
         if shutdown::requested() {
             crate::warn!("{} received", shutdown::signal_name());
+            run_tick(core);
             return Ok(());
         }
         if core.stop.is_requested() {
             crate::info!("stop requested");
+            run_tick(core);
             return Ok(());
         }
         turn(core, None);
+        if core.tick.as_ref().is_some_and(|t| Instant::now() >= t.next) {
+            run_tick(core);
+        }
+    }
+}
+
+/// Call the core's tick (see [`Core::set_tick`]) and schedule the next one.
+fn run_tick(core: &mut Core) {
+    if let Some(tick) = &mut core.tick {
+        (tick.call)();
+        tick.next = Instant::now() + tick.period;
     }
 }
 
@@ -159,6 +172,9 @@ pub fn turn(core: &mut Core, limit: Option<Duration>) {
     let mut wake_at = session::next_timer(core);
     if let Some(retry) = core.accept_retry_at {
         wake_at = Some(wake_at.map_or(retry, |at| at.min(retry)));
+    }
+    if let Some(tick) = &core.tick {
+        wake_at = Some(wake_at.map_or(tick.next, |at| at.min(tick.next)));
     }
     if let Some(limit) = limit {
         let cap = Instant::now() + limit;

@@ -40,7 +40,7 @@ pub mod upstream;
 
 pub use crate::connection::Progress;
 pub use crate::core::{
-    ConnectionId, Core, Counters, EventId, FileId, ListenerId, PipeId, SessionId,
+    ClientTraffic, ConnectionId, Core, Counters, EventId, FileId, ListenerId, PipeId, SessionId,
 };
 pub use crate::file::BodySource;
 pub use crate::listener::PortRole;

@@ -66,6 +66,12 @@ pub fn set_worker(number: usize) {
     WORKER.with(|w| w.set(number));
 }
 
+/// The worker number [`set_worker`] gave this thread (0: not a worker thread). Stage 22 counts
+/// each worker's accepts under it.
+pub fn worker() -> usize {
+    WORKER.with(Cell::get)
+}
+
 /// The `[wN]` prefix of this thread's lines, or nothing outside a worker.
 fn worker_prefix() -> String {
     match WORKER.with(Cell::get) {

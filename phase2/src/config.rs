@@ -30,7 +30,8 @@ use crate::timeouts::{Timeouts, MAX_TIMEOUT_MS};
 
 /// The config `expserver` runs when it is given none: the course's four servers, with the file
 /// server on the repository's `public/` folder (relative to the working directory), directory
-/// listing and gzip for clients that accept it.
+/// listing and gzip for clients that accept it, and (stage 22) the metrics on
+/// `http://localhost:8001/metrics` for this machine only.
 pub const DEFAULT_CONFIG_JSON: &str = r#"{
   "server_name": "eXpServer",
   "workers": "auto",
@@ -41,7 +42,8 @@ pub const DEFAULT_CONFIG_JSON: &str = r#"{
         { "req_path": "/", "type": "file_serve", "dir_path": "public", "index": ["index.html"],
           "gzip_enable": true, "gzip_level": 6 },
         { "req_path": "/redirect", "type": "redirect", "http_status_code": 302,
-          "redirect_url": "http://localhost:8002/" }
+          "redirect_url": "http://localhost:8002/" },
+        { "req_path": "/metrics", "type": "metrics", "ip_whitelist": ["127.0.0.1", "::1"] }
       ]
     },
     {
@@ -94,6 +96,9 @@ pub struct Config {
     /// `keep_alive_timeout_ms` only `expserver`, the one server that keeps connections alive
     /// (`0` there turns keep-alive off).
     pub timeouts: Timeouts,
+    /// Stage 22 (**extension key**): where the access log goes; `None` (absent or `null`) is
+    /// off. Only `stage22_metrics` on and `expserver` write it.
+    pub access_log: Option<crate::access_log::Target>,
     pub servers: Vec<Server>,
 }
 
@@ -144,6 +149,8 @@ pub enum RouteAction {
         status: StatusCode,
         url: String,
     },
+    /// Stage 22: the server's counters, for Prometheus (or as JSON).
+    Metrics,
 }
 
 /// A `file_serve` route.
@@ -266,6 +273,8 @@ struct RawConfig {
     server_name: Option<String>,
     #[serde(default)]
     workers: Option<serde_json::Value>,
+    #[serde(default)]
+    access_log: Option<String>,
     servers: Option<Vec<RawServer>>,
 }
 
@@ -490,6 +499,7 @@ impl Checker<'_> {
             }
             None => Timeouts::default(),
         };
+        let access_log = self.access_log(raw.access_log)?;
         let servers = servers
             .into_iter()
             .enumerate()
@@ -500,8 +510,39 @@ impl Checker<'_> {
             server_name: raw.server_name.unwrap_or_else(|| "eXpServer".to_string()),
             workers,
             timeouts,
+            access_log,
             servers,
         })
+    }
+
+    /// Stage 22's `access_log`: `"stdout"` or a file path (relative to the working directory)
+    /// whose folder exists; absent, `null` or `""` is off.
+    fn access_log(
+        &self,
+        raw: Option<String>,
+    ) -> Result<Option<crate::access_log::Target>, ConfigError> {
+        use crate::access_log::Target;
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        if raw == "stdout" {
+            return Ok(Some(Target::Stdout));
+        }
+        let path = self.cwd.join(&raw);
+        let folder = path.parent().unwrap_or(self.cwd);
+        if !folder.is_dir() {
+            return Err(self.error(
+                "access_log",
+                format!(
+                    "the folder of {raw:?} ({}) does not exist",
+                    folder.display()
+                ),
+            ));
+        }
+        if path.is_dir() {
+            return Err(self.error("access_log", format!("{raw:?} is a folder, not a file")));
+        }
+        Ok(Some(Target::File(path)))
     }
 
     fn server(&self, at: &str, raw: RawServer) -> Result<Server, ConfigError> {
@@ -652,11 +693,12 @@ impl Checker<'_> {
                 };
                 RouteAction::Redirect { status, url }
             }
+            "metrics" => RouteAction::Metrics,
             other => {
                 return Err(self.error(
                     at,
                     format!(
-                    "unknown route type {other:?} (expected file_serve, reverse_proxy or redirect)"
+                    "unknown route type {other:?} (expected file_serve, reverse_proxy, redirect or metrics)"
                 ),
                 ))
             }
@@ -885,6 +927,7 @@ mod tests {
             RouteAction::Redirect { url, .. } => url.clone(),
             RouteAction::FileServe(_) => "file".to_string(),
             RouteAction::ReverseProxy { .. } => "proxy".to_string(),
+            RouteAction::Metrics => "metrics".to_string(),
         };
         assert_eq!(url("/api/data"), "http://a/");
         assert_eq!(url("/api"), "http://a/");

@@ -14,8 +14,11 @@
 //! - [`balancer`]: which upstream of a proxy route gets a request, and failover (stage 20);
 //! - [`session`]: the HTTP session plugged into the phase-1 core (the connection, the dispatch to
 //!   a route's action, one file per action), and [`server`] to start one;
-//! - [`timeouts`]: stage 21's six timeouts as the config gives them (the session arms them).
+//! - [`timeouts`]: stage 21's six timeouts as the config gives them (the session arms them);
+//! - [`metrics`] and [`access_log`]: stage 22's counters, their Prometheus text, and the
+//!   buffered nginx-style access log.
 
+pub mod access_log;
 pub mod balancer;
 mod beneath;
 pub mod config;
@@ -23,6 +26,7 @@ pub mod directory;
 pub mod gzip_body;
 pub mod http;
 pub mod ip_filter;
+pub mod metrics;
 pub mod mime;
 pub mod resolve;
 pub mod server;

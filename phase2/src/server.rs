@@ -10,9 +10,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use phase1::{Core, PortRole, StageProfile};
 
+use crate::access_log::{AccessLog, Target};
 use crate::balancer::Balancer;
-use crate::config::{Config, RouteAction, Upstream};
-use crate::session::{HttpSession, Options, Site};
+use crate::config::{Config, Listener, RouteAction, Upstream};
+use crate::metrics::Metrics;
+use crate::session::{HttpSession, Options, Site, Telemetry};
 
 /// Stages 14-15: every port in `ports` serves files from `public`.
 pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Result<()> {
@@ -42,7 +44,12 @@ pub fn run_folder(ports: &[u16], public: &Path, options: Options) -> anyhow::Res
 /// With [`Options::workers`] (stage 23) the config's `workers` threads each run such a server
 /// (see [`crate::workers`]); otherwise one event loop runs on this thread.
 pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
-    describe(&config, options.load_balancing, options.workers);
+    describe(
+        &config,
+        options.load_balancing,
+        options.workers,
+        options.metrics,
+    );
     describe_ip_lists(&config, options.ip_lists);
     describe_gzip(&config, options.gzip);
     if options.timeouts {
@@ -73,6 +80,8 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let workers = config.workers;
+    // Stage 22: one set of counters (and one access log) for every worker.
+    let telemetry = telemetry(&config, &options)?;
     // One site for every worker: the config is read-only, and whatever a route keeps that
     // changes (the load balancer's state) lives behind the route's own lock, shared too.
     let site = Arc::new(Site::Config(Arc::new(config)));
@@ -83,30 +92,75 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
         core.set_eager_read(options.eager_read);
         // The contract of the config stages: upstream names are resolved once, not per request.
         core.set_resolve_once(true);
+        if let Some(telemetry) = &telemetry {
+            telemetry.attach(&mut core, ACCESS_LOG_FLUSH);
+        }
         Ok(core)
+    };
+    // The sessions of a worker count under its number (`phase1::logger::worker`, 0 without
+    // workers); `make_ports` runs on the worker's own thread.
+    let factory = |listener: &Listener| {
+        let telemetry = telemetry.clone().map(|t| Telemetry {
+            worker: phase1::logger::worker(),
+            ..t
+        });
+        HttpSession::counted_factory(site.clone(), options, Some(listener.clone()), telemetry)
     };
     if options.workers {
         let addresses: Vec<_> = listeners.iter().map(|(addr, _)| *addr).collect();
         let make_ports = || {
             listeners
                 .iter()
-                .map(|(addr, listener)| {
-                    let factory =
-                        HttpSession::factory(site.clone(), options, Some(listener.clone()));
-                    (*addr, PortRole::session(factory))
-                })
+                .map(|(addr, listener)| (*addr, PortRole::session(factory(listener))))
                 .collect()
         };
         return crate::workers::run(workers, &addresses, make_core, make_ports);
     }
     let mut core = make_core()?;
     for (addr, listener) in listeners {
-        let factory = HttpSession::factory(site.clone(), options, Some(listener.clone()));
+        let factory = factory(&listener);
         core.listen(addr, PortRole::session(factory))
             .with_context(|| format!("cannot listen on {listener}"))?;
     }
     core.run().context("the event loop failed")
 }
+
+/// Stage 22: the shared metrics and the access log, made once for every worker (each core is
+/// then hooked to them with [`Telemetry::attach`]). `None` before stage 22.
+fn telemetry(config: &Config, options: &Options) -> anyhow::Result<Option<Telemetry>> {
+    if !options.metrics {
+        if config.access_log.is_some() {
+            phase1::debug!("\"access_log\" is set: this stage writes no log (stage 22 does)");
+        }
+        return Ok(None);
+    }
+    let workers = options.workers.then_some(config.workers);
+    let metrics = Arc::new(Metrics::new(config, workers));
+    let access_log = match &config.access_log {
+        None => None,
+        Some(target) => {
+            let log = AccessLog::open(target).with_context(|| match target {
+                Target::Stdout => "cannot write the access log to stdout".to_string(),
+                Target::File(path) => format!("cannot open the access log {}", path.display()),
+            })?;
+            match target {
+                Target::Stdout => phase1::info!("access log (combined format) on stdout"),
+                Target::File(path) => {
+                    phase1::info!("access log (combined format) in {}", path.display())
+                }
+            }
+            Some(Arc::new(log))
+        }
+    };
+    Ok(Some(Telemetry {
+        metrics,
+        access_log,
+        worker: 0,
+    }))
+}
+
+/// How often the access log's buffer is written out.
+pub const ACCESS_LOG_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Read a config file, saying which file failed and why.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
@@ -154,7 +208,7 @@ fn describe_upstreams(
 }
 
 /// Log what each route does, so a user sees where files come from.
-fn describe(config: &Config, load_balancing: bool, workers: bool) {
+fn describe(config: &Config, load_balancing: bool, workers: bool, metrics: bool) {
     if !workers && config.workers > 1 {
         phase1::info!(
             "\"workers\": {} is a stage-23 setting; this server runs one event loop",
@@ -195,6 +249,13 @@ fn describe(config: &Config, load_balancing: bool, workers: bool) {
                         status.as_u16()
                     )
                 }
+                RouteAction::Metrics if metrics => {
+                    phase1::info!("http://{at}{} answers the metrics", route.req_path)
+                }
+                RouteAction::Metrics => phase1::warn!(
+                    "http://{at}{} is a metrics route: this stage answers 404 there (stage 22 counts)",
+                    route.req_path
+                ),
             }
         }
         if server.routes.is_empty() {

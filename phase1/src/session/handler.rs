@@ -101,6 +101,11 @@ pub trait SessionHandler {
         data.len()
     }
 
+    /// The session is being destroyed; `bytes_to_client` is everything it queued for the
+    /// client (heads, bodies, files, upstream bytes). Nothing can be sent any more. Stage 22
+    /// finishes its metrics and access-log line here. Default: nothing.
+    fn on_end(&mut self, _bytes_to_client: u64) {}
+
     /// The timer `kind` set with [`SessionCtx::set_timer`] passed. Default: abort.
     fn on_timer(&mut self, ctx: &mut SessionCtx<'_>, _kind: TimerKind) {
         ctx.abort();
@@ -213,6 +218,15 @@ impl SessionCtx<'_> {
             .sessions
             .get(self.id)
             .is_some_and(|s| s.upstream_bytes > 0)
+    }
+
+    /// The first bytes the upstream sent for the current proxied exchange (up to
+    /// [`super::UPSTREAM_HEAD_KEPT`]), e.g. `HTTP/1.1 200 OK`; empty before it answers.
+    pub fn upstream_head(&self) -> &[u8] {
+        self.core
+            .sessions
+            .get(self.id)
+            .map_or(&[], |s| s.upstream_head.as_slice())
     }
 
     /// Bytes queued for the client that it has not received yet: those still in the pipe
@@ -330,6 +344,7 @@ impl SessionCtx<'_> {
         session.upstream_bytes = 0;
         session.upstream_connected = connected;
         session.upstream_error = None;
+        session.upstream_head.clear();
         session.input = Input::Relay;
         // The client's bytes flow once the connect has succeeded (`upstream_connected`).
         session.client_sink.ready = connected;
@@ -436,6 +451,7 @@ impl SessionCtx<'_> {
         let connected = std::mem::take(&mut session.upstream_connected);
         session.upstream_error = None;
         session.upstream_bytes = 0;
+        session.upstream_head.clear();
         if session.input == Input::Relay && connected {
             session.input = Input::Ignore;
             session.client_sink.ready = true;

@@ -90,6 +90,9 @@ pub(crate) enum Input {
     Ignore,
 }
 
+/// How many of the upstream's first bytes a session keeps: enough for `HTTP/1.1 200`.
+pub const UPSTREAM_HEAD_KEPT: usize = 16;
+
 /// One client's session.
 pub struct Session {
     pub(crate) client: ConnectionId,
@@ -105,6 +108,9 @@ pub struct Session {
     pub(crate) upstream_connected: bool,
     /// Why the current upstream's connect failed, kept for `on_upstream_connect_failed`.
     pub(crate) upstream_error: Option<std::io::Error>,
+    /// The first bytes the upstream sent (at most [`UPSTREAM_HEAD_KEPT`]), so the HTTP session
+    /// can read the status it relayed (stage 22's metrics and access log).
+    pub(crate) upstream_head: Vec<u8>,
     pub(crate) file: Option<FileId>,
     /// Relayed client bytes pass through the handler's `on_relay` ([`SessionCtx::frame_relay`]).
     pub(crate) framed_relay: bool,
@@ -176,6 +182,7 @@ pub fn create(
         upstream_bytes: 0,
         upstream_connected: false,
         upstream_error: None,
+        upstream_head: Vec::new(),
         file: None,
         framed_relay: false,
         closing: false,
@@ -213,8 +220,13 @@ fn destroy(core: &mut Core, id: SessionId) {
             pipe::detach(core, Owner::Session(id, role), side);
         }
     }
-    if core.sessions.remove(id).is_some() {
+    if let Some(session) = core.sessions.remove(id) {
         crate::debug!("destroyed session");
+        match session.handler {
+            Some(mut handler) => handler.on_end(session.bytes_to_client),
+            // The handler is out for a call (`with_handler`), which tells it once it returns.
+            None => core.ended_session = Some((id, session.bytes_to_client)),
+        }
     }
 }
 
@@ -236,6 +248,10 @@ fn with_handler(
     call(handler.as_mut(), &mut SessionCtx { core, id, info });
     if let Some(session) = core.sessions.get_mut(id) {
         session.handler = Some(handler);
+    } else if let Some((ended, bytes)) = core.ended_session.take() {
+        if ended == id {
+            handler.on_end(bytes);
+        }
     }
     // Whatever the handler did may have changed any of the session's pipes.
     pipe::wake_owner(core, Owner::Session(id, Role::Client));
@@ -301,7 +317,11 @@ fn linger(core: &mut Core, id: SessionId, client: ConnectionId) {
 /// The client of a lingering session closed: the session has nothing left to watch.
 pub(crate) fn forget_lingering(core: &mut Core, id: SessionId) {
     if core.sessions.get(id).is_some_and(|s| s.lingering) {
-        core.sessions.remove(id);
+        if let Some(session) = core.sessions.remove(id) {
+            if let Some(mut handler) = session.handler {
+                handler.on_end(session.bytes_to_client);
+            }
+        }
         crate::debug!("destroyed lingering session");
     }
 }
@@ -476,10 +496,29 @@ fn toward_client(core: &mut Core, id: SessionId, role: Role) {
     ) else {
         return;
     };
+    let keep_head = role == Role::Upstream
+        && core
+            .sessions
+            .get(id)
+            .is_some_and(|s| s.upstream_head.len() < UPSTREAM_HEAD_KEPT);
+    let head = if keep_head {
+        core.pipes.get(from).and_then(|p| {
+            let buffer = p.buffer();
+            buffer.copy_front(buffer.len().min(UPSTREAM_HEAD_KEPT))
+        })
+    } else {
+        None
+    };
     let (moved, full) = pipe::transfer(core, from, to);
     let Some(session) = core.sessions.get_mut(id) else {
         return;
     };
+    if let Some(head) = head {
+        let room = UPSTREAM_HEAD_KEPT - session.upstream_head.len();
+        session
+            .upstream_head
+            .extend_from_slice(&head[..head.len().min(room).min(moved)]);
+    }
     session.bytes_to_client += moved as u64;
     if role == Role::Upstream {
         session.upstream_bytes += moved as u64;

@@ -53,18 +53,26 @@
 //! there. Only when every upstream has failed does the client get 502. The single entry point
 //! for "this upstream could not be reached" is [`HttpSession::upstream_failed`].
 //!
+//! # Metrics and the access log (stage 22 and the finished server)
+//!
+//! With [`Options::metrics`] the session tells `telemetry.rs` when a connection opens and
+//! closes, when a request's head is complete, when its status is known and when its answer is
+//! done; that file turns those moments into counts, a duration and an access-log line.
+//!
 //! # Logging
 //!
 //! Everything logged per request or per connection is DEBUG (`XPS_DEBUG=1`): a busy server
 //! must not write a line per request. Failures the operator must see (an upstream that does not
 //! answer, a file that cannot be streamed) are WARNING or ERROR.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use phase1::{BodySource, ClientInfo, SessionCtx, SessionHandler, TimerKind};
 
 use super::route::{self, Outcome};
+use super::telemetry::{self, Pending, Telemetry};
 use super::timeouts::{Expiry, Watch};
 use super::{KeepAlive, Options, Site, MAX_DROPPED_BODY};
 use crate::balancer::{Attempt, Attempts};
@@ -122,6 +130,12 @@ pub struct HttpSession {
     /// With [`Options::framed_proxy`]: where the proxied request's body ends, so that no byte
     /// after it reaches the upstream (see `upstream.rs`, "One request per hand-over").
     forwarding: Option<BodyEnd>,
+    /// Stage 22's metrics and access log (`telemetry.rs`); `None` before stage 22.
+    telemetry: Option<Telemetry>,
+    /// The request being answered, for `telemetry`.
+    pending: Option<Pending>,
+    /// The client's address, for the access log after the connection is gone.
+    client_ip: Option<IpAddr>,
 }
 
 /// Why an upstream could not be reached, for [`HttpSession::upstream_failed`].
@@ -176,6 +190,9 @@ impl HttpSession {
             proxy_first: Vec::new(),
             proxied_head: false,
             forwarding: None,
+            telemetry: None,
+            pending: None,
+            client_ip: None,
         }
     }
 
@@ -185,9 +202,22 @@ impl HttpSession {
         options: Options,
         listener: Option<Listener>,
     ) -> impl Fn(&ClientInfo) -> Box<dyn SessionHandler> {
+        HttpSession::counted_factory(site, options, listener, None)
+    }
+
+    /// [`HttpSession::factory`] whose sessions count into `telemetry` (stage 22; with
+    /// [`Options::metrics`]).
+    pub fn counted_factory(
+        site: Arc<Site>,
+        options: Options,
+        listener: Option<Listener>,
+        telemetry: Option<Telemetry>,
+    ) -> impl Fn(&ClientInfo) -> Box<dyn SessionHandler> {
+        let telemetry = telemetry.filter(|_| options.metrics);
         move |_client: &ClientInfo| {
-            Box::new(HttpSession::new(site.clone(), options, listener.clone()))
-                as Box<dyn SessionHandler>
+            let mut session = HttpSession::new(site.clone(), options, listener.clone());
+            session.telemetry = telemetry.clone();
+            Box::new(session) as Box<dyn SessionHandler>
         }
     }
 
@@ -249,14 +279,24 @@ impl HttpSession {
         self.requests = self.requests.saturating_add(1);
         self.idle_since = None;
         self.keep = self.may_keep_alive(&request);
-        let outcome = route::answer(
+        let routed = route::answer_counted(
             &self.site,
             self.listener.as_ref(),
             &request,
             &self.options,
             *ctx.client(),
+            self.telemetry.as_ref().map(|t| &*t.metrics),
         );
-        self.carry_out(ctx, outcome, &request);
+        if let Some(telemetry) = &self.telemetry {
+            if routed.denied {
+                telemetry.denied();
+            }
+            if matches!(routed.outcome, Outcome::Stream(..)) {
+                telemetry.gzipped();
+            }
+            self.pending = Some(telemetry.begin(&request, routed.slot, ctx.bytes_to_client()));
+        }
+        self.carry_out(ctx, routed.outcome, &request);
     }
 
     /// Do what the action decided. A new kind of [`Outcome`] is one arm here.
@@ -400,13 +440,24 @@ impl HttpSession {
         self.keep =
             self.keep && keeps_connection(reply.status()) && reply.framing() != Framing::Close;
         let announced = reply.framing();
+        let status = reply.status();
         let connection = match (self.keep, request.http_version.as_str()) {
             (false, _) => Some("close"),
             (true, "1.0") => Some("keep-alive"),
             // HTTP/1.1 is persistent by default: nothing to say.
             (true, _) => None,
         };
-        ctx.send(reply.render(self.options.responses, !request.is_head(), connection));
+        let bytes = reply.render(self.options.responses, !request.is_head(), connection);
+        if self.telemetry.is_some() {
+            // The head's length, without a small body sent with it.
+            let inline_body = match (&after, announced, request.is_head()) {
+                (None, Framing::Length(len), false) => len,
+                _ => 0,
+            };
+            let head_len = (bytes.len() as u64).saturating_sub(inline_body);
+            self.count_status(ctx, status.as_u16(), head_len);
+        }
+        ctx.send(bytes);
         self.watch.answer_queued(ctx);
         if self.keep {
             self.body_left = request.body_len;
@@ -454,6 +505,7 @@ impl HttpSession {
             }
         };
         self.state = State::ReadingHead;
+        self.finish_request(ctx.bytes_to_client());
         if !self.nodelay {
             // A kept connection carries answer after answer; without this the last small segment
             // of each would wait for the client's delayed acknowledgement (nginx's
@@ -497,10 +549,43 @@ impl HttpSession {
     /// read (where the next request would start is unknown), or an upstream that failed.
     fn reject(&mut self, ctx: &mut SessionCtx<'_>, status: StatusCode) {
         let bytes = Reply::error(status).render(self.options.responses, true, Some("close"));
+        if self.telemetry.is_some() {
+            let inline_body = match Reply::error(status).framing() {
+                Framing::Length(len) => len,
+                _ => 0,
+            };
+            let head_len = (bytes.len() as u64).saturating_sub(inline_body);
+            self.count_status(ctx, status.as_u16(), head_len);
+        }
         ctx.send(bytes);
         self.watch.answer_queued(ctx);
         ctx.close();
         self.state = State::Closing;
+    }
+
+    // ---- Stage 22's metrics (`telemetry.rs`) ------------------------------------------------
+
+    /// The current answer's status is known: count it. An answer to no complete request (a
+    /// 400, a 408) counts under no route.
+    fn count_status(&mut self, ctx: &mut SessionCtx<'_>, status: u16, head_len: u64) {
+        let Some(telemetry) = &self.telemetry else {
+            return;
+        };
+        let sent_before = ctx.bytes_to_client();
+        let pending = self
+            .pending
+            .get_or_insert_with(|| telemetry.begin_unparsed(sent_before));
+        telemetry.status(pending, status, head_len);
+    }
+
+    /// The current answer is done (see `telemetry.rs`).
+    fn finish_request(&mut self, bytes_to_client: u64) {
+        if let (Some(telemetry), Some(pending)) = (&self.telemetry, self.pending.take()) {
+            let client = self
+                .client_ip
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            telemetry.finish(pending, client, bytes_to_client);
+        }
     }
 
     // ---- Stage 21's timeouts ---------------------------------------------------------------
@@ -510,7 +595,11 @@ impl HttpSession {
     /// A stage-21 timer expired.
     fn timed_out(&mut self, ctx: &mut SessionCtx<'_>, kind: TimerKind) {
         let busy = self.state != State::ReadingHead;
-        match self.watch.expired(ctx, kind, busy) {
+        let expiry = self.watch.expired(ctx, kind, busy);
+        if let (Some(telemetry), false) = (&self.telemetry, matches!(expiry, Expiry::Nothing)) {
+            telemetry.metrics.count_timeout(kind);
+        }
+        match expiry {
             Expiry::Nothing => {}
             Expiry::RequestTimeout => {
                 if self.state == State::ReadingHead {
@@ -571,6 +660,9 @@ impl HttpSession {
         }
         let end = since + keep_alive.idle_timeout;
         if Instant::now() >= end {
+            if let Some(telemetry) = &self.telemetry {
+                telemetry.metrics.count_timeout(TimerKind::KeepAlive);
+            }
             phase1::debug!(
                 "closing a keep-alive connection idle for {:?}",
                 keep_alive.idle_timeout
@@ -587,7 +679,25 @@ impl HttpSession {
 impl SessionHandler for HttpSession {
     /// A new client: with timeouts, its first request head is due from now.
     fn on_start(&mut self, ctx: &mut SessionCtx<'_>) {
+        if let Some(telemetry) = &self.telemetry {
+            telemetry.opened();
+            self.client_ip = Some(ctx.client().peer_ip());
+        }
         self.watch.request_begins(ctx);
+    }
+
+    /// The session is gone: the answer of a closing connection is done (stage 22).
+    fn on_end(&mut self, bytes_to_client: u64) {
+        self.finish_request(bytes_to_client);
+    }
+
+    /// The upstream answered and closed: its status is the one the client got (stage 22).
+    fn on_upstream_done(&mut self, ctx: &mut SessionCtx<'_>) {
+        if self.telemetry.is_some() {
+            let status = telemetry::upstream_status(ctx.upstream_head());
+            self.count_status(ctx, status, 0);
+        }
+        ctx.close();
     }
 
     fn on_client_data(&mut self, ctx: &mut SessionCtx<'_>, data: &[u8]) -> usize {
@@ -654,6 +764,16 @@ impl SessionHandler for HttpSession {
         let upstream = self.attempt.as_ref().map_or("?", |a| a.upstream.as_str());
         phase1::warn!("upstream {upstream} unreachable: {error}");
         self.upstream_failed(ctx, UpstreamFailure::Connect);
+    }
+}
+
+impl Drop for HttpSession {
+    fn drop(&mut self) {
+        if let Some(telemetry) = &self.telemetry {
+            if self.client_ip.is_some() {
+                telemetry.closed();
+            }
+        }
     }
 }
 

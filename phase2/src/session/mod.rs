@@ -26,6 +26,8 @@
 //! | `upstream.rs` | the reverse-proxy action: the request head for the upstream, and which upstreams to try ([`crate::balancer`]) |
 //! | `redirect.rs` | the redirect action |
 //! | `timeouts.rs` | stage 21: arming the timers, and what an expired one means |
+//! | `metrics.rs` | stage 22: the metrics route's answer |
+//! | `telemetry.rs` | stage 22: what one request adds to the metrics and the access log |
 //!
 //! The bytes of every response come from [`crate::http::response`]; this module only says which
 //! response to send.
@@ -39,8 +41,10 @@ mod file_cache;
 mod files;
 mod gzip;
 mod listing;
+mod metrics;
 mod redirect;
 pub mod route;
+mod telemetry;
 mod timeouts;
 mod upstream;
 
@@ -52,6 +56,7 @@ use crate::config::Config;
 
 pub use crate::http::ResponseStyle;
 pub use connection::{HttpSession, UpstreamFailure};
+pub use telemetry::Telemetry;
 
 /// The largest request body a kept connection reads and drops to reach the next request (the
 /// file routes answer a body-carrying POST with 405). Beyond this, closing the connection is
@@ -171,6 +176,11 @@ pub struct Options {
     /// `SO_REUSEPORT` listener on every port (see [`crate::workers`]). `false` before stage 23,
     /// which read `workers` and run one event loop.
     pub workers: bool,
+    /// Stage 22: count every connection and request in the shared
+    /// [`Metrics`](crate::metrics::Metrics), answer `metrics` routes, and write the access log
+    /// if the config asks for one (see `telemetry.rs`). `false` before stage 22, which answer
+    /// 404 on a metrics route and write no log.
+    pub metrics: bool,
 }
 
 impl Options {
@@ -197,6 +207,7 @@ impl Options {
             load_balancing: false,
             framed_proxy: false,
             workers: false,
+            metrics: false,
         }
     }
 
@@ -220,6 +231,7 @@ impl Options {
             load_balancing: true,
             framed_proxy: true,
             workers: true,
+            metrics: true,
             ..Options::course()
         }
     }

@@ -13,40 +13,42 @@
 //! | `file_serve` (and the stage-14/15 folder) | `files.rs`, `listing.rs` (and `gzip.rs` from stage 19) | a reply, a reply followed by a file, or a compressed stream |
 //! | `redirect` | `redirect.rs` | a reply with `Location` |
 //! | `reverse_proxy` | `upstream.rs` | the client handed over to an upstream |
+//! | `metrics` | `metrics.rs` | a reply with the server's counters (stage 22) |
 //!
 //! # Adding a route action
 //!
-//! Say stage 22 adds `"type": "metrics"`:
+//! Stage 22's `"type": "metrics"` is the example to follow:
 //!
-//! 1. In `config.rs`, add the variant (`RouteAction::Metrics`) and parse its `type`.
-//! 2. Add `session/metrics.rs` with a module doc and one function,
+//! 1. In `config.rs`, the variant (`RouteAction::Metrics`) and its `type` string.
+//! 2. `session/metrics.rs`, with a module doc and one function,
 //!    `pub(super) fn answer(exchange: &Exchange<'_>, ...) -> Outcome`, built from a
-//!    [`Reply`] (`Reply::ok("text/plain; version=0.0.4; charset=utf-8", text)`); declare
-//!    it with `mod metrics;` in `session/mod.rs`.
-//! 3. Add its arm to the `match` in `run_route`:
-//!    `RouteAction::Metrics => metrics::answer(exchange, ...)`.
+//!    [`Reply`] (`Reply::ok("text/plain; version=0.0.4; charset=utf-8", text)`), declared
+//!    with `mod metrics;` in `session/mod.rs`.
+//! 3. Its arm in the `match` of `run_route`:
+//!    `RouteAction::Metrics => metrics::answer(exchange, metrics)`.
 //!
 //! Nothing else changes: the connection already knows how to send every kind of [`Outcome`],
 //! keep the connection alive or close it, and the response module writes the bytes. If a new
 //! action needs something the connection does not do yet, that is a new [`Outcome`] variant and
 //! one arm in `HttpSession::carry_out`, as stage 19's compressed stream ([`Outcome::Stream`]) is.
 //!
-//! A check that runs before *every* action of a route is one file too, called at the top of
+//! A check that runs before *every* action of a route is one file too, called just before
 //! `run_route`: stage 18's IP allow and deny lists are `access.rs`,
-//! `if let Some(denied) = access::check(route, exchange) { return denied; }`, which returns
-//! `Some(Outcome::error(StatusCode::FORBIDDEN))` for a client that may not pass. Because it
-//! comes first, a refused client never reaches an action: no file is opened and no upstream is
-//! contacted for it.
+//! `if let Some(denied) = access::check(route, exchange) { ... }`, which gives
+//! `Some(Outcome::error(StatusCode::FORBIDDEN))` for a client that may not pass (and stage 22
+//! counts it as denied). Because it comes first, a refused client never reaches an action: no
+//! file is opened and no upstream is contacted for it.
 
 use std::fs::File;
 
 use phase1::ClientInfo;
 
-use super::{access, files, redirect, upstream, Options, Site};
+use super::{access, files, metrics, redirect, upstream, Options, Site};
 use crate::balancer::Attempts;
 use crate::config::{Listener, Route, RouteAction};
 use crate::gzip_body::GzipBody;
 use crate::http::{Reply, Request, StatusCode};
+use crate::metrics::Metrics;
 use crate::resolve::CleanPath;
 
 /// One request, and what an action may look at to answer it.
@@ -84,6 +86,16 @@ impl Outcome {
     }
 }
 
+/// What [`answer_counted`] found out besides the outcome, for stage 22's metrics.
+#[derive(Debug)]
+pub struct Routed {
+    pub outcome: Outcome,
+    /// The label slot of the route that answered (see [`Metrics::slot`]); 0 for none.
+    pub slot: usize,
+    /// The route's IP lists refused the client (stage 18's 403).
+    pub denied: bool,
+}
+
 /// Answer a complete request that arrived on `listener` (a config listener, from stage 16 on).
 pub fn answer(
     site: &Site,
@@ -92,11 +104,29 @@ pub fn answer(
     options: &Options,
     client: ClientInfo,
 ) -> Outcome {
+    answer_counted(site, listener, request, options, client, None).outcome
+}
+
+/// [`answer`], also saying which route answered and whether the client was refused, for
+/// stage 22's `metrics` (which the metrics route also answers from).
+pub fn answer_counted(
+    site: &Site,
+    listener: Option<&Listener>,
+    request: &Request,
+    options: &Options,
+    client: ClientInfo,
+    metrics: Option<&Metrics>,
+) -> Routed {
+    let unrouted = |outcome| Routed {
+        outcome,
+        slot: 0,
+        denied: false,
+    };
     let path = match CleanPath::parse(&request.pathname) {
         Ok(path) => path,
         Err(error) => {
             phase1::debug!("{}: path refused: {error}", request.request_line);
-            return Outcome::error(error.status());
+            return unrouted(Outcome::error(error.status()));
         }
     };
     let exchange = Exchange {
@@ -106,16 +136,30 @@ pub fn answer(
         client,
     };
     match site {
-        Site::Folder(root) => files::serve(&exchange, root, &[], None),
+        Site::Folder(root) => unrouted(files::serve(&exchange, root, &[], None)),
         Site::Config(config) => {
             let Some(listener) = listener else {
                 phase1::error!("a config session without its listener");
-                return Outcome::error(StatusCode::INTERNAL_SERVER_ERROR);
+                return unrouted(Outcome::error(StatusCode::INTERNAL_SERVER_ERROR));
             };
             let host = request.authority_host();
             match config.lookup(listener, host.as_deref(), path.as_str()) {
-                Ok(found) => run_route(found.route, &exchange),
-                Err(error) => Outcome::error(error.status()),
+                Ok(found) => {
+                    let slot = metrics.map_or(0, |m| m.slot(config, Some(found.route)));
+                    if let Some(denied) = access::check(found.route, &exchange) {
+                        return Routed {
+                            outcome: denied,
+                            slot,
+                            denied: true,
+                        };
+                    }
+                    Routed {
+                        outcome: run_route(found.route, &exchange, metrics),
+                        slot,
+                        denied: false,
+                    }
+                }
+                Err(error) => unrouted(Outcome::error(error.status())),
             }
         }
     }
@@ -123,10 +167,8 @@ pub fn answer(
 
 /// Run the action of the route a request matched, once the client may use it (stage 18). A new
 /// kind of route is one arm here.
-fn run_route(route: &Route, exchange: &Exchange<'_>) -> Outcome {
-    if let Some(denied) = access::check(route, exchange) {
-        return denied;
-    }
+/// The IP lists (`access.rs`) have let the client in before this runs.
+fn run_route(route: &Route, exchange: &Exchange<'_>, metrics: Option<&Metrics>) -> Outcome {
     match &route.action {
         RouteAction::FileServe(files) => {
             // Stage 19: compress if both the stage and the route say so.
@@ -138,6 +180,7 @@ fn run_route(route: &Route, exchange: &Exchange<'_>) -> Outcome {
             upstreams,
             balancer,
         } => upstream::forward(exchange, upstreams, balancer),
+        RouteAction::Metrics => metrics::answer(exchange, metrics),
     }
 }
 
