@@ -22,6 +22,7 @@ pub mod gzip;
 pub mod html;
 pub mod ip_filter;
 pub mod listing;
+pub mod metrics;
 pub mod raw;
 pub mod strict;
 
@@ -460,6 +461,78 @@ fn gzip_checks(ports: &Ports) -> Vec<Check> {
 pub fn stage19(cx: &Ctx) -> Vec<Check> {
     let mut list = stage18(cx);
     list.extend(gzip_checks(cx.ports));
+    list
+}
+
+/// Stage 22's own checks (see [`metrics`]): the metrics route on port 1 and the access log.
+fn metrics_checks(ports: &Ports) -> Vec<Check> {
+    let port = ports.role(1);
+    let at = role_name(ports, 1);
+    let path = metrics::METRICS_PATH;
+    vec![
+        Check::new(
+            format!("metrics: the text format, every family ({at})"),
+            &format!("GET {path} from 127.0.0.1"),
+            format!(
+                "200, content-type {}; charset=utf-8, server: eXpServer, CRLF, an honest content-length; \
+                 every line parses (and prometheus_client reads it when installed); the families \
+                 {} with their types; the histogram cumulative with +Inf = _count",
+                metrics::TEXT_TYPE,
+                metrics::FAMILIES.map(|(n, _)| n).join(", ")
+            ),
+            move |_| metrics::families_present(port),
+        ),
+        Check::new(
+            format!("metrics: exact counts between two scrapes ({at})"),
+            &format!(
+                "scrape; {} x GET /sample.txt and {} x GET /missing-N.txt, one connection each; scrape",
+                metrics::FOUND,
+                metrics::NOT_FOUND
+            ),
+            format!(
+                "expserver_requests_total{{route=\"/\",code=\"200\"}} +{}, {{route=\"/\",code=\"404\"}} +{}, \
+                 {{route=\"{path}\",code=\"200\"}} +1; connections accepted (and worker 0's) +{}; bytes \
+                 received and sent at least what went over the wire; duration _count +{} (or one more)",
+                metrics::FOUND,
+                metrics::NOT_FOUND,
+                metrics::FOUND + metrics::NOT_FOUND + 1,
+                metrics::FOUND + metrics::NOT_FOUND
+            ),
+            move |run| metrics::exact_counts(run, port),
+        ),
+        Check::new(
+            format!("metrics: JSON on Accept: application/json ({at})"),
+            &format!("GET {path}, Accept: application/json"),
+            "200, content-type application/json, one object with every family's name as a key".into(),
+            move |_| metrics::json_form(port),
+        ),
+        Check::new(
+            format!("metrics: the route's whitelist refuses 127.0.0.2 ({at})"),
+            &format!("GET {path} from 127.0.0.2 (the route has ip_whitelist [\"127.0.0.1\"])"),
+            "403 with server: eXpServer and no counters; expserver_denied_total +1 and \
+                 expserver_requests_total{route=\"/metrics\",code=\"403\"} +1"
+                .into(),
+            move |_| metrics::refused_elsewhere(port),
+        ),
+        Check::new(
+            format!("access log: one combined line per request ({at})"),
+            "GET /sample.txt?log-NONCE with Referer: http://example.com/from and User-Agent: checker/NONCE; \
+                 read the config's access_log file",
+            format!(
+                "within {} ms a line `127.0.0.1 - - [dd/Mon/yyyy:hh:mm:ss +zzzz] \"GET /sample.txt?log-NONCE \
+                 HTTP/1.1\" 200 <size of sample.txt> \"http://example.com/from\" \"checker/NONCE\"`",
+                metrics::LOG_WAIT.as_millis()
+            ),
+            move |run| metrics::access_log_line(run, port),
+        ),
+    ]
+}
+
+/// Stage 22: stage 17's checks on the grader's config (which the stage's config extends), then
+/// the metrics and access-log checks.
+pub fn stage22(cx: &Ctx) -> Vec<Check> {
+    let mut list = stage17(cx);
+    list.extend(metrics_checks(cx.ports));
     list
 }
 
