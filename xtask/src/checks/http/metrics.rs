@@ -143,7 +143,7 @@ pub fn parse(text: &str) -> Result<Scrape, String> {
             return Err(at(format!("bad metric name {name:?}")));
         }
         let mut rest = &line[name_end..];
-        let mut labels: Vec<(String, String)> = Vec::new();
+        let mut labels: Labels = Vec::new();
         if let Some(after) = rest.strip_prefix('{') {
             let (parsed, tail) = parse_labels(after).map_err(at)?;
             labels = parsed;
@@ -170,8 +170,11 @@ pub fn parse(text: &str) -> Result<Scrape, String> {
     Ok(scrape)
 }
 
+/// A sample's labels, as written.
+type Labels = Vec<(String, String)>;
+
 /// `a="x",b="y"}` and what follows the brace.
-fn parse_labels(mut text: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(mut text: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     loop {
         if let Some(tail) = text.strip_prefix('}') {
