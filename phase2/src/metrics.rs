@@ -30,7 +30,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use phase1::{ClientTraffic, TimerKind};
 
-use crate::config::{Config, Route};
+use crate::balancer::Balancer;
+use crate::config::{Config, Route, RouteAction};
 
 /// The upper bounds (seconds) of the duration histogram's buckets; `+Inf` follows.
 pub const DURATION_BUCKETS: [f64; 14] = [
@@ -42,6 +43,37 @@ const CODES: usize = 500;
 
 /// The kinds of stage 21's timeouts, in the order of [`Metrics::timeouts`].
 pub const TIMEOUT_KINDS: [&str; 5] = ["header", "body", "keep_alive", "send", "upstream"];
+
+/// How one try of an upstream ended (`expserver_upstream_requests_total{outcome}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamOutcome {
+    /// It answered (its answer was relayed, whatever its status).
+    Ok,
+    /// The connect failed: refused, unreachable.
+    ConnectError,
+    /// The connect or the answer took too long (stage 21).
+    Timeout,
+    /// It accepted the connection, then closed it without a byte of answer.
+    Error,
+}
+
+impl UpstreamOutcome {
+    const ALL: [UpstreamOutcome; 4] = [
+        UpstreamOutcome::Ok,
+        UpstreamOutcome::ConnectError,
+        UpstreamOutcome::Timeout,
+        UpstreamOutcome::Error,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            UpstreamOutcome::Ok => "ok",
+            UpstreamOutcome::ConnectError => "connect_error",
+            UpstreamOutcome::Timeout => "timeout",
+            UpstreamOutcome::Error => "error",
+        }
+    }
+}
 
 /// Every counter of the server. Made once at start-up from the config and shared (`Arc`) by
 /// every core and session.
@@ -69,6 +101,13 @@ pub struct Metrics {
     pub timeouts: [AtomicU64; 5],
     pub gzip_responses: AtomicU64,
     pub denied: AtomicU64,
+    /// Every upstream the config names, as written (`host:port`), once.
+    upstream_labels: Vec<String>,
+    /// For each upstream label: the balancer of (the first) route that names it and its index
+    /// there, which say whether it is marked down now (stage 20).
+    upstream_health: Vec<(Arc<Balancer>, usize)>,
+    /// `upstream_counts[label * 4 + outcome]`, outcomes in [`UpstreamOutcome::ALL`] order.
+    upstream_counts: Box<[AtomicU64]>,
 }
 
 impl Metrics {
@@ -87,6 +126,23 @@ impl Metrics {
             };
             slot_of_route.push(slot);
         }
+        let mut upstream_labels: Vec<String> = Vec::new();
+        let mut upstream_health = Vec::new();
+        for route in config.servers.iter().flat_map(|s| &s.routes) {
+            if let RouteAction::ReverseProxy {
+                upstreams,
+                balancer,
+            } = &route.action
+            {
+                for (index, upstream) in upstreams.iter().enumerate() {
+                    let label = upstream.to_string();
+                    if !upstream_labels.contains(&label) {
+                        upstream_labels.push(label);
+                        upstream_health.push((balancer.clone(), index));
+                    }
+                }
+            }
+        }
         let zeros = |n: usize| (0..n).map(|_| AtomicU64::new(0)).collect::<Box<[_]>>();
         Metrics {
             requests: zeros(route_labels.len() * CODES),
@@ -102,6 +158,9 @@ impl Metrics {
             timeouts: Default::default(),
             gzip_responses: AtomicU64::new(0),
             denied: AtomicU64::new(0),
+            upstream_counts: zeros(upstream_labels.len() * UpstreamOutcome::ALL.len()),
+            upstream_labels,
+            upstream_health,
         }
     }
 
@@ -164,6 +223,23 @@ impl Metrics {
         self.timeouts[index].fetch_add(1, Relaxed);
     }
 
+    /// One try of the upstream `upstream` (`host:port` as configured) ended with `outcome`.
+    pub fn count_upstream(&self, upstream: &str, outcome: UpstreamOutcome) {
+        let Some(label) = self.upstream_labels.iter().position(|l| l == upstream) else {
+            return;
+        };
+        let outcome = UpstreamOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        if let Some(count) = self
+            .upstream_counts
+            .get(label * UpstreamOutcome::ALL.len() + outcome)
+        {
+            count.fetch_add(1, Relaxed);
+        }
+    }
+
     /// Every family, read now.
     fn families(&self) -> Vec<Family> {
         let counter = |name, help, value: u64| Family {
@@ -220,6 +296,41 @@ impl Metrics {
             "Bytes received from clients.",
             self.traffic.received.load(Relaxed),
         ));
+        let mut upstream_requests = Vec::new();
+        for (label, upstream) in self.upstream_labels.iter().enumerate() {
+            for (i, outcome) in UpstreamOutcome::ALL.iter().enumerate() {
+                let n = self.upstream_counts[label * UpstreamOutcome::ALL.len() + i].load(Relaxed);
+                upstream_requests.push(Sample {
+                    suffix: "",
+                    labels: vec![
+                        ("upstream", upstream.clone()),
+                        ("outcome", outcome.label().to_string()),
+                    ],
+                    value: n as f64,
+                });
+            }
+        }
+        families.push(Family {
+            name: "expserver_upstream_requests_total",
+            help: "Tries of each upstream, by how they ended.",
+            kind: Kind::Counter,
+            samples: upstream_requests,
+        });
+        families.push(Family {
+            name: "expserver_upstream_up",
+            help: "1 while the upstream is used, 0 while it is marked down after a failure.",
+            kind: Kind::Gauge,
+            samples: self
+                .upstream_labels
+                .iter()
+                .zip(&self.upstream_health)
+                .map(|(upstream, (balancer, index))| Sample {
+                    suffix: "",
+                    labels: vec![("upstream", upstream.clone())],
+                    value: if balancer.is_down(*index) { 0.0 } else { 1.0 },
+                })
+                .collect(),
+        });
         families.push(Family {
             name: "expserver_timeouts_total",
             help: "Stage 21's timeouts that expired, by kind.",

@@ -80,6 +80,9 @@ fn stage20_passes_the_checks() {
 #[test]
 fn expserver_passes_the_stage20_checks() {
     passes("20", env!("CARGO_BIN_EXE_expserver"));
+}
+
+#[test]
 fn stage22_passes_the_checks() {
     passes("22", env!("CARGO_BIN_EXE_stage22_metrics"));
 }

@@ -203,6 +203,75 @@ fn refusals_gzip_timeouts_and_relayed_statuses_are_counted() {
     assert_eq!(delta(&requests("", "408")), 1.0);
 }
 
+#[test]
+fn an_upstream_going_down_flips_its_up_gauge_and_back() {
+    // One live upstream (answers 200) and one dead port.
+    let live = TcpListener::bind("127.0.0.1:0").unwrap();
+    let live_port = live.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for stream in live.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+    });
+    let dead_port = free_port();
+    let layout = Layout::new();
+    let port = free_port();
+    let config = format!(
+        r#"{{ "servers": [{{
+    "listeners": [{{ "host": "127.0.0.1", "port": {port} }}],
+    "routes": [
+      {{ "req_path": "/up", "type": "reverse_proxy", "upstream_fail_timeout_ms": 1000,
+         "upstreams": ["127.0.0.1:{dead_port}", "127.0.0.1:{live_port}"] }},
+      {{ "req_path": "/metrics", "type": "metrics" }}
+    ]
+  }}]
+}}"#
+    );
+    let path = layout.write_config(&config);
+    let _server = start_server(STAGE22, &[path.to_str().unwrap()], &layout, &[port]);
+    let dead = format!("127.0.0.1:{dead_port}");
+    let alive = format!("127.0.0.1:{live_port}");
+    let up = |scrape: &Scrape, who: &str| {
+        scrape.value(&series("expserver_upstream_up", &[("upstream", who)]))
+    };
+    let tries = |scrape: &Scrape, who: &str, outcome: &str| {
+        scrape.value(&series(
+            "expserver_upstream_requests_total",
+            &[("upstream", who), ("outcome", outcome)],
+        ))
+    };
+    let before = scrape(port);
+    assert_eq!(
+        up(&before, &dead),
+        1.0,
+        "not marked down before any request"
+    );
+    for _ in 0..4 {
+        let reply = ask(port, "GET /up/x HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(reply.status, 200, "failover to the live upstream");
+    }
+    let during = scrape(port);
+    assert_eq!(
+        up(&during, &dead),
+        0.0,
+        "marked down after its failed connect"
+    );
+    assert_eq!(up(&during, &alive), 1.0);
+    assert_eq!(tries(&during, &dead, "connect_error"), 1.0, "then skipped");
+    assert_eq!(tries(&during, &alive, "ok"), 4.0);
+    assert_eq!(during.value(&requests("/up", "200")), 4.0);
+    thread::sleep(Duration::from_millis(1200));
+    let after = scrape(port);
+    assert_eq!(
+        up(&after, &dead),
+        1.0,
+        "back once upstream_fail_timeout_ms has passed"
+    );
+}
+
 /// Waits until `path` holds a line containing `marker`; the line.
 fn wait_for_line(path: &Path, marker: &str, within: Duration) -> Option<String> {
     let start = Instant::now();

@@ -1,5 +1,6 @@
 //! Stage 22: metrics and the access log. The server of the stages before (directory listings,
-//! stage 18's IP lists, stage 19's gzip, stage 21's timeouts) now counts what it does: a route
+//! stage 18's IP lists, stage 19's gzip, stage 20's load balancing, stage 21's timeouts) now
+//! counts what it does: a route
 //! of `"type": "metrics"` answers every counter in Prometheus's text format (or JSON), and the
 //! config's top-level `access_log` (an extension) writes one nginx `combined` line per request
 //! to stdout or a file, buffered and flushed once a second (see `phase2::metrics` and
@@ -36,6 +37,7 @@ fn run() -> anyhow::Result<()> {
         directories: Directories::List,
         ip_lists: true,
         gzip: true,
+        load_balancing: true,
         timeouts: true,
         metrics: true,
         ..Options::course()

@@ -79,6 +79,7 @@ use crate::balancer::{Attempt, Attempts};
 use crate::config::Listener;
 use crate::gzip_body::GzipBody;
 use crate::http::{BodyEnd, Framing, Parse, Reply, Request, RequestParser, StatusCode};
+use crate::metrics::UpstreamOutcome;
 use crate::timeouts::Timeouts;
 
 /// One client's HTTP session.
@@ -375,6 +376,7 @@ impl HttpSession {
                 }
                 Err(error) => {
                     phase1::warn!("upstream {} unreachable: {error}", attempt.upstream);
+                    self.count_upstream(&attempt.upstream, UpstreamOutcome::ConnectError);
                     if let Some(attempts) = &self.attempts {
                         attempts.failed(&attempt);
                     }
@@ -409,10 +411,17 @@ impl HttpSession {
         if self.state != State::Proxying {
             return;
         }
-        if let (Some(attempts), Some(attempt)) = (&self.attempts, &self.attempt) {
-            attempts.failed(attempt);
+        if let Some(attempt) = self.attempt.take() {
+            let outcome = match kind {
+                UpstreamFailure::Connect => UpstreamOutcome::ConnectError,
+                UpstreamFailure::Timeout => UpstreamOutcome::Timeout,
+            };
+            self.count_upstream(&attempt.upstream, outcome);
+            if let Some(attempts) = &self.attempts {
+                attempts.failed(&attempt);
+            }
+            // Dropping it gives its open-connection count back.
         }
-        self.attempt = None; // gives its open-connection count back
         self.watch.retrying(ctx);
         self.connect_next(ctx, Some(kind));
     }
@@ -421,7 +430,20 @@ impl HttpSession {
     fn gateway_error(&mut self, ctx: &mut SessionCtx<'_>, status: StatusCode) {
         self.attempt = None;
         let reply = Reply::error(status);
-        ctx.send(reply.render(self.options.responses, !self.proxied_head, Some("close")));
+        let framing = reply.framing();
+        let bytes = reply.render(self.options.responses, !self.proxied_head, Some("close"));
+        if self.telemetry.is_some() {
+            let body = match (framing, self.proxied_head) {
+                (Framing::Length(len), false) => len,
+                _ => 0,
+            };
+            self.count_status(
+                ctx,
+                status.as_u16(),
+                (bytes.len() as u64).saturating_sub(body),
+            );
+        }
+        ctx.send(bytes);
         self.watch.answer_queued(ctx);
         ctx.close();
         self.state = State::Closing;
@@ -578,6 +600,13 @@ impl HttpSession {
         telemetry.status(pending, status, head_len);
     }
 
+    /// A try of an upstream ended (stage 20's upstream families).
+    fn count_upstream(&self, upstream: &str, outcome: UpstreamOutcome) {
+        if let Some(telemetry) = &self.telemetry {
+            telemetry.upstream(upstream, outcome);
+        }
+    }
+
     /// The current answer is done (see `telemetry.rs`).
     fn finish_request(&mut self, bytes_to_client: u64) {
         if let (Some(telemetry), Some(pending)) = (&self.telemetry, self.pending.take()) {
@@ -608,6 +637,9 @@ impl HttpSession {
                 }
             }
             Expiry::Close => {
+                if let (TimerKind::Upstream, Some(attempt)) = (kind, &self.attempt) {
+                    self.count_upstream(&attempt.upstream, UpstreamOutcome::Timeout);
+                }
                 ctx.abort_upstream();
                 ctx.close();
                 self.state = State::Closing;
@@ -624,6 +656,9 @@ impl HttpSession {
             }
             Expiry::GatewayTimeout => {
                 phase1::warn!("upstream timed out: {}", self.request_line);
+                if let Some(attempt) = &self.attempt {
+                    self.count_upstream(&attempt.upstream, UpstreamOutcome::Timeout);
+                }
                 ctx.abort_upstream();
                 self.gateway_error(ctx, StatusCode::GATEWAY_TIMEOUT);
             }
@@ -696,6 +731,9 @@ impl SessionHandler for HttpSession {
         if self.telemetry.is_some() {
             let status = telemetry::upstream_status(ctx.upstream_head());
             self.count_status(ctx, status, 0);
+            if let Some(attempt) = &self.attempt {
+                self.count_upstream(&attempt.upstream, UpstreamOutcome::Ok);
+            }
         }
         ctx.close();
     }
@@ -747,6 +785,9 @@ impl SessionHandler for HttpSession {
     /// it is not sent anywhere else: 502.
     fn on_upstream_failed(&mut self, ctx: &mut SessionCtx<'_>) {
         phase1::warn!("upstream failed before answering: {}", self.request_line);
+        if let Some(attempt) = &self.attempt {
+            self.count_upstream(&attempt.upstream, UpstreamOutcome::Error);
+        }
         self.gateway_error(ctx, StatusCode::BAD_GATEWAY);
     }
 

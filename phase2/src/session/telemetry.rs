@@ -22,7 +22,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::access_log::{AccessLog, Entry};
 use crate::http::Request;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, UpstreamOutcome};
 
 /// What a stage-22 session counts into, shared by every session of every worker.
 #[derive(Debug, Clone)]
@@ -147,6 +147,11 @@ impl Telemetry {
     /// A response was compressed (stage 19).
     pub(super) fn gzipped(&self) {
         self.metrics.gzip_responses.fetch_add(1, Relaxed);
+    }
+
+    /// A try of `upstream` ended with `outcome` (stage 20's upstreams).
+    pub(super) fn upstream(&self, upstream: &str, outcome: UpstreamOutcome) {
+        self.metrics.count_upstream(upstream, outcome);
     }
 
     /// A route's IP lists refused a client (stage 18).

@@ -38,13 +38,15 @@ pub const TEXT_TYPE: &str = "text/plain; version=0.0.4";
 pub const LOG_WAIT: Duration = Duration::from_millis(3000);
 
 /// The families a check may rely on, with their types.
-pub const FAMILIES: [(&str, &str); 16] = [
+pub const FAMILIES: [(&str, &str); 18] = [
     ("expserver_connections_accepted_total", "counter"),
     ("expserver_connections_active", "gauge"),
     ("expserver_requests_total", "counter"),
     ("expserver_request_duration_seconds", "histogram"),
     ("expserver_sent_bytes_total", "counter"),
     ("expserver_received_bytes_total", "counter"),
+    ("expserver_upstream_requests_total", "counter"),
+    ("expserver_upstream_up", "gauge"),
     ("expserver_timeouts_total", "counter"),
     ("expserver_gzip_responses_total", "counter"),
     ("expserver_denied_total", "counter"),
