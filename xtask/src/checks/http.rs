@@ -491,7 +491,7 @@ fn metrics_checks(ports: &Ports) -> Vec<Check> {
             ),
             format!(
                 "expserver_requests_total{{route=\"/\",code=\"200\"}} +{}, {{route=\"/\",code=\"404\"}} +{}, \
-                 {{route=\"{path}\",code=\"200\"}} +1; connections accepted (and worker 0's) +{}; bytes \
+                 {{route=\"{path}\",code=\"200\"}} +1; connections accepted (and summed over the workers) +{}; bytes \
                  received and sent at least what went over the wire; duration _count +{} (or one more)",
                 metrics::FOUND,
                 metrics::NOT_FOUND,
