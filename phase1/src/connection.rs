@@ -243,8 +243,13 @@ pub fn on_event(core: &mut Core, id: ConnectionId, flags: EpollFlags) {
     let input = flags.contains(EpollFlags::EPOLLIN);
     let hangup = flags.contains(EpollFlags::EPOLLHUP);
     // An error, or a hang-up with nothing left to read, ends the connection. A hang-up that
-    // comes with EPOLLIN still has bytes to read first; `recv` will then return 0.
-    if flags.contains(EpollFlags::EPOLLERR) || (hangup && !input) {
+    // comes with EPOLLIN still has bytes to read first; `recv` will then return 0. So does an
+    // error on an established connection in the pipe stages: a peer that sends its last bytes
+    // and then resets (RST) leaves those bytes readable before `recv` reports ECONNRESET, and a
+    // proxy must pass them on rather than drop them (a partial answer is better than a 502).
+    let connecting = core.connections.get(id).is_some_and(|c| c.connecting);
+    let read_first = input && !connecting && profile.output == Output::Pipe;
+    if (flags.contains(EpollFlags::EPOLLERR) && !read_first) || (hangup && !input) {
         crate::debug!("EVENT / close");
         if let Some(conn) = core.connections.get(id).filter(|c| c.connecting) {
             // The connect itself failed: say why (ECONNREFUSED, EHOSTUNREACH, ...) to the
