@@ -244,11 +244,16 @@ pub fn on_event(core: &mut Core, id: ConnectionId, flags: EpollFlags) {
     let hangup = flags.contains(EpollFlags::EPOLLHUP);
     // An error, or a hang-up with nothing left to read, ends the connection. A hang-up that
     // comes with EPOLLIN still has bytes to read first; `recv` will then return 0. So does an
-    // error on an established connection in the pipe stages: a peer that sends its last bytes
-    // and then resets (RST) leaves those bytes readable before `recv` reports ECONNRESET, and a
-    // proxy must pass them on rather than drop them (a partial answer is better than a 502).
-    let connecting = core.connections.get(id).is_some_and(|c| c.connecting);
-    let read_first = input && !connecting && profile.output == Output::Pipe;
+    // error on an established upstream in the pipe stages: an upstream that sends its last
+    // bytes and then resets (RST) leaves those bytes readable before `recv` reports
+    // ECONNRESET, and the proxy must pass them on rather than drop them (a partial answer is
+    // better than a 502). Its source always feeds the client's pipe, so the read happens.
+    // A client that resets is closed at once, as before: nobody waits for its bytes.
+    let established_upstream = core
+        .connections
+        .get(id)
+        .is_some_and(|c| c.listener.is_none() && !c.connecting && c.source.pipe.is_some());
+    let read_first = input && established_upstream && profile.output == Output::Pipe;
     if (flags.contains(EpollFlags::EPOLLERR) && !read_first) || (hangup && !input) {
         crate::debug!("EVENT / close");
         if let Some(conn) = core.connections.get(id).filter(|c| c.connecting) {
