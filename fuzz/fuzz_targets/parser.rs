@@ -48,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
 
     let whole = run(stream, limit, &[0]);
     let split = run(stream, limit, &pieces);
-    assert_eq!(whole, split, "splitting the input at {pieces:?} changed the result");
+    assert_eq!(
+        whole, split,
+        "splitting the input at {pieces:?} changed the result"
+    );
 
     let mut start = 0;
     for (request, end) in &whole.requests {
@@ -122,7 +125,10 @@ fn check_request(request: &Request, head: &[u8], limit: usize) {
         .position(|&b| b != b'\r' && b != b'\n')
         .expect("a head has a request line");
     let line = request.request_line.as_bytes();
-    assert!(head[first..].starts_with(line), "request line not at the start");
+    assert!(
+        head[first..].starts_with(line),
+        "request line not at the start"
+    );
     assert!(matches!(head.get(first + line.len()), Some(b'\r' | b'\n')));
     assert!(Method::from_bytes(request.method.as_str().as_bytes()) == Some(request.method));
     assert!(request.request_line.starts_with(request.method.as_str()));
@@ -145,7 +151,9 @@ fn check_request(request: &Request, head: &[u8], limit: usize) {
     match &request.host {
         Some(host) => {
             assert!(request.schema.is_some() && !host.is_empty());
-            assert!(host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+            assert!(host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
         }
         None => assert!(request.uri.starts_with('/')),
     }
@@ -161,7 +169,13 @@ fn check_request(request: &Request, head: &[u8], limit: usize) {
     if lengths > 0 {
         assert!(!request.headers.contains("Transfer-Encoding"));
         let first = request.header("Content-Length").unwrap_or("");
-        let n: u64 = first.split(',').next().unwrap_or("").trim().parse().expect("digits");
+        let n: u64 = first
+            .split(',')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .parse()
+            .expect("digits");
         assert_eq!(request.body_len, n);
     } else {
         assert_eq!(request.body_len, 0);
@@ -176,7 +190,10 @@ fn check_request(request: &Request, head: &[u8], limit: usize) {
     let serialized = request.serialize_head();
     if serialized.len() <= MAX_HEAD_LEN {
         match RequestParser::new().feed(&serialized) {
-            Ok(Parse::Complete { request: again, used }) => {
+            Ok(Parse::Complete {
+                request: again,
+                used,
+            }) => {
                 assert_eq!(used, serialized.len());
                 assert_eq!(again.method, request.method);
                 assert_eq!(again.uri, request.uri);

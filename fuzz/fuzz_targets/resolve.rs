@@ -85,9 +85,15 @@ fn tree() -> &'static Tree {
         // Relative roots are resolved against the working directory, as the server's are.
         std::env::set_current_dir(&top).expect("chdir");
         let canonical = fs::canonicalize(&root).expect("canonical root");
-        let index = ["missing.html", "../secret.txt", "out.txt", "index.html", "home.htm"]
-            .map(String::from)
-            .to_vec();
+        let index = [
+            "missing.html",
+            "../secret.txt",
+            "out.txt",
+            "index.html",
+            "home.htm",
+        ]
+        .map(String::from)
+        .to_vec();
         Tree {
             root,
             canonical,
@@ -131,7 +137,10 @@ fuzz_target!(|data: &[u8]| {
                 found.path
             );
             let real = fs::canonicalize(&found.path).expect("the found path exists");
-            assert_eq!(real, found.path, "{pathname:?}: the found path is not canonical");
+            assert_eq!(
+                real, found.path,
+                "{pathname:?}: the found path is not canonical"
+            );
             // The descriptor opened is the file named, not something swapped in.
             let opened = found.file.metadata().expect("fstat");
             let named = fs::metadata(&found.path).expect("stat");
