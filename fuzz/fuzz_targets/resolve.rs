@@ -124,7 +124,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let relative = Path::new("public");
-    let root = if data.len() % 2 == 0 {
+    let root = if data.len().is_multiple_of(2) {
         tree.root.as_path()
     } else {
         relative
