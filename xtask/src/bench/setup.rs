@@ -101,9 +101,10 @@ pub fn expserver_config(public: &Path, file: u16, proxy: Option<(u16, u16)>) -> 
     serde_json::json!({
         "server_name": "eXpServer",
         "workers": 1,
-        // As long as the bench runs, like nginx's keepalive_timeout: the idle connections of
-        // row e must stay open.
+        // As long as the bench runs, like nginx's keepalive_timeout and client_header_timeout:
+        // the idle connections of row e (which never send a request) must stay open.
         "keep_alive_timeout_ms": 300_000,
+        "client_header_timeout_ms": 300_000,
         "servers": servers
     })
 }
