@@ -162,6 +162,23 @@ fn telemetry(config: &Config, options: &Options) -> anyhow::Result<Option<Teleme
 /// How often the access log's buffer is written out.
 pub const ACCESS_LOG_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The `main` of every config-driven stage (16-23): without a config path, the course's usage
+/// line and exit status 2; otherwise start the logger, load the config and run it with the
+/// stage's `options`. `binary` is the name the usage line shows.
+pub fn run_stage(
+    binary: &str,
+    config: Option<std::path::PathBuf>,
+    options: Options,
+) -> anyhow::Result<()> {
+    let Some(path) = config else {
+        eprintln!("No config file path given\nUsage: {binary} <CONFIG>");
+        std::process::exit(2);
+    };
+    phase1::logger::init();
+    let config = load_config(&path)?;
+    run_config(config, options)
+}
+
 /// Read a config file, saying which file failed and why.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());

@@ -20,12 +20,6 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    let Some(path) = args.config else {
-        eprintln!("No config file path given\nUsage: stage16_config <CONFIG>");
-        std::process::exit(2);
-    };
-    phase1::logger::init();
-    let config = phase2::server::load_config(&path)?;
     let options = Options::course();
-    phase2::server::run_config(config, options)
+    phase2::server::run_stage("stage16_config", args.config, options)
 }

@@ -20,15 +20,9 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    let Some(path) = args.config else {
-        eprintln!("No config file path given\nUsage: stage17_directory <CONFIG>");
-        std::process::exit(2);
-    };
-    phase1::logger::init();
-    let config = phase2::server::load_config(&path)?;
     let options = Options {
         directories: Directories::List,
         ..Options::course()
     };
-    phase2::server::run_config(config, options)
+    phase2::server::run_stage("stage17_directory", args.config, options)
 }

@@ -21,16 +21,10 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    let Some(path) = args.config else {
-        eprintln!("No config file path given\nUsage: stage18_ip_filter <CONFIG>");
-        std::process::exit(2);
-    };
-    phase1::logger::init();
-    let config = phase2::server::load_config(&path)?;
     let options = Options {
         directories: Directories::List,
         ip_lists: true,
         ..Options::course()
     };
-    phase2::server::run_config(config, options)
+    phase2::server::run_stage("stage18_ip_filter", args.config, options)
 }

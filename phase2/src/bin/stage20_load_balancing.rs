@@ -22,12 +22,6 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    let Some(path) = args.config else {
-        eprintln!("No config file path given\nUsage: stage20_load_balancing <CONFIG>");
-        std::process::exit(2);
-    };
-    phase1::logger::init();
-    let config = phase2::server::load_config(&path)?;
     let options = Options {
         directories: Directories::List,
         ip_lists: true,
@@ -35,5 +29,5 @@ fn run() -> anyhow::Result<()> {
         load_balancing: true,
         ..Options::course()
     };
-    phase2::server::run_config(config, options)
+    phase2::server::run_stage("stage20_load_balancing", args.config, options)
 }

@@ -26,12 +26,6 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
-    let Some(path) = args.config else {
-        eprintln!("No config file path given\nUsage: stage21_timeouts <CONFIG>");
-        std::process::exit(2);
-    };
-    phase1::logger::init();
-    let config = phase2::server::load_config(&path)?;
     let options = Options {
         directories: Directories::List,
         ip_lists: true,
@@ -40,5 +34,5 @@ fn run() -> anyhow::Result<()> {
         timeouts: true,
         ..Options::course()
     };
-    phase2::server::run_config(config, options)
+    phase2::server::run_stage("stage21_timeouts", args.config, options)
 }
