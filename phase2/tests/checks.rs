@@ -111,3 +111,8 @@ fn stage23_still_passes_the_stage20_checks() {
 fn stage23_still_passes_the_stage21_checks() {
     passes("21", env!("CARGO_BIN_EXE_stage23_multithreading"));
 }
+
+#[test]
+fn stage23_still_passes_the_stage22_checks() {
+    passes("22", env!("CARGO_BIN_EXE_stage23_multithreading"));
+}

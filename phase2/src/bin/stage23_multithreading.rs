@@ -1,5 +1,5 @@
 //! Stage 23: worker threads. The server of the stages before (directory listings, stage 18's
-//! IP lists, stage 19's gzip, stage 20's load balancing, stage 21's timeouts), run by the
+//! IP lists, stage 19's gzip, stage 20's load balancing, stage 21's timeouts, stage 22's metrics and access log), run by the
 //! config's top-level `workers` threads at once: each worker has its own core, epoll loop and
 //! `SO_REUSEPORT` listener on every port, and the kernel spreads new clients over them (see
 //! `phase2::workers`). `"workers": "auto"` starts one per CPU. Log lines name their worker
@@ -30,6 +30,7 @@ fn run() -> anyhow::Result<()> {
         gzip: true,
         load_balancing: true,
         timeouts: true,
+        metrics: true,
         workers: true,
         ..Options::course()
     };
