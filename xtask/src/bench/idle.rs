@@ -54,6 +54,14 @@ impl Idle {
         Ok(Idle { streams, port })
     }
 
+    /// No connections, to `port`.
+    pub fn empty(port: u16) -> Idle {
+        Idle {
+            streams: Vec::new(),
+            port,
+        }
+    }
+
     /// How many of the connections the server still holds open (no close, no reset, no data).
     pub fn held(&mut self) -> usize {
         self.streams

@@ -26,8 +26,10 @@
 //! to a shared upstream (a separate nginx on CPU 1 answering a small fixed body, so neither proxy
 //! has a faster upstream); (e) row a with N idle connections held open (see [`idle`]), run
 //! right after row a in the same round and compared with it; (f) each server's worker RSS while
-//! those N connections are held, and how much it grew when they were first opened. `--callgrind` adds a deterministic figure, instructions per
-//! request (see [`callgrind`]).
+//! those N connections are held, and how much it grew when they were first opened. Rows g-j put
+//! two workers on both CPUs: gzip with 2 workers vs 1, and expserver vs nginx with 2 workers each,
+//! with and without 10 000 idle connections (see [`workers`]). `--callgrind` adds a deterministic
+//! figure, instructions per request (see [`callgrind`]).
 //!
 //! Keep-alive fairness: `expserver` keeps connections alive for files. Before the keep-alive
 //! rows the bench asks expserver twice on one connection: if the connection does not survive,
@@ -48,6 +50,7 @@ mod probe;
 mod report;
 mod runs;
 mod setup;
+mod workers;
 mod wrk;
 
 use std::fs;
@@ -85,11 +88,14 @@ pub struct BenchOptions {
     /// Idle connections held open during row e (and measured in row f).
     #[arg(long, default_value_t = 5000)]
     pub idle: usize,
+    /// Idle connections held open during row i, spread over two workers (and measured in row j).
+    #[arg(long, default_value_t = 10_000)]
+    pub worker_idle: usize,
     /// wrk threads (wrk -t); wrk runs on one CPU, so more threads only add switching.
     #[arg(long, default_value_t = 1)]
     pub threads: u32,
-    /// Which rows to run, e.g. `a,e` (f comes with e).
-    #[arg(long, default_value = "a,b,c,d,e", value_delimiter = ',')]
+    /// Which rows to run, e.g. `a,e` (f comes with e, j with i).
+    #[arg(long, default_value = "a,b,c,d,e,g,h,i", value_delimiter = ',')]
     pub rows: Vec<char>,
     /// Count a run as invalid when more than this percentage of the server CPU's time went to
     /// other work during it (see the "CPU 0 to others" column); off by default.
@@ -115,10 +121,21 @@ pub struct BenchOptions {
 }
 
 impl BenchOptions {
-    /// True if row `id` is to run (f comes with e, and e with f).
+    /// True if row `id` is to run (f comes with e, and e with f; j with i, and i with j).
     fn wants(&self, id: char) -> bool {
-        self.rows.contains(&id)
-            || (matches!(id, 'e' | 'f') && self.rows.iter().any(|r| matches!(r, 'e' | 'f')))
+        let pair =
+            |a: char, b: char| (id == a || id == b) && self.rows.iter().any(|r| *r == a || *r == b);
+        self.rows.contains(&id) || pair('e', 'f') || pair('i', 'j')
+    }
+
+    /// True if any of rows a-f is to run (they share one set of servers, g-j another).
+    fn wants_one_worker_rows(&self) -> bool {
+        "abcdef".chars().any(|id| self.wants(id))
+    }
+
+    /// True if any of rows g-j is to run.
+    fn wants_worker_rows(&self) -> bool {
+        "ghij".chars().any(|id| self.wants(id))
     }
 }
 
@@ -230,8 +247,8 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     if cpus < 2 {
         bail!("the bench pins the server and wrk to two different CPUs; this machine lets it use {cpus}");
     }
-    if let Some(row) = options.rows.iter().find(|r| !"abcdef".contains(**r)) {
-        bail!("unknown row {row:?}: rows are a, b, c, d, e (f comes with e)");
+    if let Some(row) = options.rows.iter().find(|r| !"abcdefghij".contains(**r)) {
+        bail!("unknown row {row:?}: rows are a, b, c, d, e, g, h, i (f comes with e, j with i)");
     }
     let profile = if options.debug {
         Profile::Debug
@@ -249,6 +266,16 @@ pub fn run(options: &BenchOptions) -> Result<()> {
             "--idle {idle_count} needs more open files than this process may have ({nofile}); lower --idle"
         );
     }
+    let worker_idle = if options.wants('i') {
+        options.worker_idle
+    } else {
+        0
+    };
+    if worker_idle as u64 + 512 > nofile {
+        bail!(
+            "--worker-idle {worker_idle} needs more open files than this process may have ({nofile}); lower --worker-idle"
+        );
+    }
 
     let temp = tempfile::Builder::new().prefix("xps-bench-").tempdir()?;
     let dir = temp.path().to_path_buf();
@@ -263,16 +290,27 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     eprintln!("generating the files in {} ...", public.display());
     setup::write_files(&public)?;
 
-    // Room in nginx's worker for the idle connections, wrk's and the proxied ones.
-    let nginx_connections = idle_count + options.connections as usize * 2 + 1024;
-    let mut servers = Servers::start(&tools, &expserver, &dir, &public, nginx_connections)?;
-    servers.probe()?;
-    let groups = runs::plan(options, &servers);
-    let rows = runs::measure(options, &tools, &mut servers, &groups)?;
-    let log_size = servers.expserver_log_size();
-    drop(servers);
+    let (rows, log_size) = if options.wants_one_worker_rows() {
+        // Room in nginx's worker for the idle connections, wrk's and the proxied ones.
+        let nginx_connections = idle_count + options.connections as usize * 2 + 1024;
+        let mut servers = Servers::start(&tools, &expserver, &dir, &public, nginx_connections)?;
+        servers.probe()?;
+        let groups = runs::plan(options, &servers);
+        let rows = runs::measure(options, &tools, &mut servers, &groups)?;
+        (rows, Some(servers.expserver_log_size()))
+    } else {
+        (Vec::new(), None)
+    };
+    // Rows a-f's servers are gone by now: rows g-j have both CPUs to themselves.
+    let worker_rows = if options.wants_worker_rows() {
+        workers::measure(options, &tools, &expserver, &dir)?
+    } else {
+        Vec::new()
+    };
 
-    let mut out = format!(
+    let mut out = String::new();
+    if !rows.is_empty() {
+        out.push_str(&format!(
         "## expserver vs nginx\n\nexpserver ({}) vs {}: one worker each, access log off, server on CPU {SERVER_CPU}, \
          wrk -t{} and the upstream on CPU {CLIENT_CPU} (taskset), {} s per run, {} round(s) alternating \
          (E N, N E, ...), {} CPUs visible, shared with whatever else runs.\n\n",
@@ -282,7 +320,8 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         options.duration,
         options.rounds,
         cpus,
-    );
+    ));
+    }
     if !rows.is_empty() {
         out.push_str(&report::markdown(&rows));
         out.push_str(
@@ -300,10 +339,17 @@ pub fn run(options: &BenchOptions) -> Result<()> {
              wrk off CPU 0 but not the rest of a shared machine, and a run with a high share was \
              disturbed.\n",
         );
-        out.push_str(&format!(
-            "expserver wrote {:.1} MB of log during the runs (its per-connection INFO lines).\n",
-            log_size as f64 / 1e6
-        ));
+        if let Some(log_size) = log_size {
+            out.push_str(&format!(
+                "expserver wrote {:.1} MB of log during the runs (its per-connection INFO lines).\n",
+                log_size as f64 / 1e6
+            ));
+        }
+    }
+    if !worker_rows.is_empty() {
+        out.push_str("\n## Two workers on two CPUs\n\n");
+        out.push_str(&report::markdown_with(&worker_rows, "first/second", None));
+        out.push_str(&workers::explanation(options));
     }
     if options.callgrind {
         out.push_str("\n## Instructions per request (callgrind)\n\n");

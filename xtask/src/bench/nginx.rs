@@ -17,8 +17,8 @@ use std::process::Command;
 /// How the nginx process is laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// A master and one worker (the benchmark).
-    Worker,
+    /// A master and this many workers (the benchmark: 1; rows g-j: 2).
+    Workers(usize),
     /// One process, no master (under callgrind).
     Single,
 }
@@ -26,14 +26,14 @@ pub enum Mode {
 /// The whole `nginx.conf`: everything under `prefix`, `servers` inside `http { }`.
 pub fn config(prefix: &Path, servers: &str, mode: Mode, connections: usize) -> String {
     let p = prefix.display();
-    let single = match mode {
-        Mode::Worker => "",
-        Mode::Single => "master_process off;\n",
+    let (workers, single) = match mode {
+        Mode::Workers(n) => (n, ""),
+        Mode::Single => (1, "master_process off;\n"),
     };
     // One descriptor per connection, two for a proxied one, plus files and logs.
     let rlimit = connections * 2 + 64;
     format!(
-        "worker_processes 1;\ndaemon off;\n{single}pid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
+        "worker_processes {workers};\ndaemon off;\n{single}pid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
          worker_rlimit_nofile {rlimit};\n\
          events {{ worker_connections {connections}; }}\n\
          http {{\n  access_log off;\n  sendfile on;\n\
@@ -71,10 +71,20 @@ fn parent_of(pid: u32) -> Option<u32> {
 
 /// The worker of the nginx master `master`: its only child process.
 pub fn worker_pid(master: u32) -> Option<u32> {
-    let entries = fs::read_dir("/proc").ok()?;
-    entries
+    worker_pids(master).into_iter().next()
+}
+
+/// Every worker of the nginx master `master`: its child processes, in pid order.
+pub fn worker_pids(master: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find(|&pid| parent_of(pid) == Some(master))
+        .filter(|&pid| parent_of(pid) == Some(master))
+        .collect();
+    pids.sort_unstable();
+    pids
 }
 
 /// nginx's version, as `nginx -v` prints it.
@@ -100,7 +110,7 @@ mod tests {
         let text = config(
             Path::new("/x"),
             "  server { listen 1; }\n",
-            Mode::Worker,
+            Mode::Workers(1),
             6000,
         );
         assert!(text.contains("worker_processes 1;"));
@@ -111,6 +121,8 @@ mod tests {
         assert!(text.ends_with("  server { listen 1; }\n}\n"));
         let single = config(Path::new("/x"), "", Mode::Single, 100);
         assert!(single.contains("master_process off;"));
+        let two = config(Path::new("/x"), "", Mode::Workers(2), 100);
+        assert!(two.contains("worker_processes 2;"));
     }
 
     #[test]

@@ -57,9 +57,12 @@ pub const SERVERS: [&str; 2] = ["expserver", "nginx"];
 pub struct RowResult {
     /// "a. 1 KiB file, keep-alive, 50 connections".
     pub label: String,
+    /// The two servers compared, first over second in the ratio ([`SERVERS`] unless the row
+    /// compares something else, such as 2 workers with 1).
+    pub names: [String; 2],
     /// "req/s", "MiB/s", "MiB".
     pub unit: &'static str,
-    /// Runs of expserver (index 0) and nginx (index 1), in the order they ran.
+    /// Runs of the first server (index 0) and the second (index 1), in the order they ran.
     pub runs: [Vec<Sample>; 2],
     /// Anything to say next to this row (e.g. "vs row a").
     pub remark: String,
@@ -71,6 +74,7 @@ impl RowResult {
     pub fn new(label: String, unit: &'static str) -> RowResult {
         RowResult {
             label,
+            names: SERVERS.map(String::from),
             unit,
             runs: [Vec::new(), Vec::new()],
             remark: String::new(),
@@ -78,12 +82,12 @@ impl RowResult {
         }
     }
 
-    /// The medians of expserver and nginx.
+    /// The medians of the two servers.
     pub fn medians(&self) -> [Option<f64>; 2] {
         [median_of(&self.runs[0]), median_of(&self.runs[1])]
     }
 
-    /// expserver's median over nginx's, when both exist.
+    /// The first server's median over the second's, when both exist.
     pub fn ratio(&self) -> Option<f64> {
         match self.medians() {
             [Some(e), Some(n)] if n > 0.0 => Some(e / n),
@@ -122,6 +126,12 @@ pub fn share_range(shares: &[f64]) -> String {
 
 /// The Markdown table of `rows`, and the numbered reasons of every invalid run below it.
 pub fn markdown(rows: &[RowResult]) -> String {
+    markdown_with(rows, "expserver/nginx", Some("CPU 0 to others"))
+}
+
+/// [`markdown`] with the ratio column headed `ratio`, and the column of the server CPU's share
+/// to others headed `others`, or left out.
+pub fn markdown_with(rows: &[RowResult], ratio: &str, others: Option<&str>) -> String {
     let rounds = rows
         .iter()
         .flat_map(|r| r.runs.iter().map(Vec::len))
@@ -133,18 +143,23 @@ pub fn markdown(rows: &[RowResult]) -> String {
     for i in 1..=rounds {
         let _ = write!(out, " run {i} |");
     }
-    let _ = writeln!(
-        out,
-        " median | valid | expserver/nginx | CPU 0 to others | remark |"
-    );
+    let _ = write!(out, " median | valid | {ratio} |");
+    if let Some(others) = others {
+        let _ = write!(out, " {others} |");
+    }
+    let _ = writeln!(out, " remark |");
     let _ = write!(out, "|---|---|---|");
     for _ in 0..rounds {
         let _ = write!(out, "---:|");
     }
-    let _ = writeln!(out, "---:|---:|---:|---:|---|");
+    let _ = writeln!(
+        out,
+        "---:|---:|---:|{}---|",
+        if others.is_some() { "---:|" } else { "" }
+    );
     for row in rows {
         let medians = row.medians();
-        for (s, server) in SERVERS.iter().enumerate() {
+        for (s, server) in row.names.iter().enumerate() {
             let first = s == 0;
             let _ = write!(
                 out,
@@ -180,12 +195,11 @@ pub fn markdown(rows: &[RowResult]) -> String {
                 String::new()
             };
             let remark = if first { row.remark.as_str() } else { "" };
-            let others = share_range(&row.others[s]);
-            let _ = writeln!(
-                out,
-                " {median} | {valid}/{} | {ratio} | {others} | {remark} |",
-                row.runs[s].len()
-            );
+            let _ = write!(out, " {median} | {valid}/{} | {ratio} |", row.runs[s].len());
+            if others.is_some() {
+                let _ = write!(out, " {} |", share_range(&row.others[s]));
+            }
+            let _ = writeln!(out, " {remark} |");
         }
     }
     if !reasons.is_empty() {
@@ -258,6 +272,26 @@ mod tests {
         assert!(table.contains("INVALID | 0/1 | — |"), "{table}");
         assert!(
             table.contains("[2] d. proxy / expserver / run 1: wrk failed"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_row_can_compare_other_servers() {
+        let mut row = RowResult::new("g. gzip".into(), "req/s");
+        row.names = ["2 workers".into(), "1 worker".into()];
+        row.runs = [vec![Sample::Valid(180.0)], vec![Sample::Valid(100.0)]];
+        let table = markdown_with(&[row], "2 / 1", None);
+        assert!(
+            table.contains("| median | valid | 2 / 1 | remark |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| g. gzip | req/s | 2 workers | 180 | 180 | 1/1 | 1.80 |  |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("|  |  | 1 worker | 100 | 100 | 1/1 |  |  |"),
             "{table}"
         );
     }

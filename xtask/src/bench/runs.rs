@@ -271,6 +271,7 @@ impl Runner<'_> {
             connections: row.connections,
             seconds: self.options.duration,
             close: row.close,
+            headers: &[],
             url: format!("http://127.0.0.1:{port}{}", row.path),
             min_body: row.body,
             log: &log,

@@ -24,6 +24,10 @@ pub const LARGE_BYTES: usize = 100 << 20;
 pub const SMALL_PATH: &str = "/small.txt";
 /// The large file's URL path.
 pub const LARGE_PATH: &str = "/large.bin";
+/// The size of the text file gzipped in row g.
+pub const TEXT_BYTES: usize = 1 << 20;
+/// The text file's URL path.
+pub const TEXT_PATH: &str = "/text.txt";
 /// The body the upstream answers every proxied request with.
 pub const UPSTREAM_BODY: &str =
     "hello from the upstream: a small fixed body for the proxy benchmark\n";
@@ -35,6 +39,7 @@ pub fn write_files(public: &Path) -> Result<()> {
         .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789\n"[i % 37])
         .collect();
     fs::write(public.join("small.txt"), small)?;
+    fs::write(public.join("text.txt"), prose(TEXT_BYTES))?;
     let block: Vec<u8> = (0..1 << 20)
         .map(|i: usize| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -43,6 +48,133 @@ pub fn write_files(public: &Path) -> Result<()> {
         large.write_all(&block)?;
     }
     make_world_readable(public)
+}
+
+/// `len` bytes of English-like prose: words drawn from a small vocabulary by a fixed
+/// pseudo-random sequence, in sentences and lines. It compresses about as well as real text
+/// (around 3x at level 6), so gzipping it costs what gzipping a real page costs; a file of one
+/// repeated line would compress almost for free.
+pub fn prose(len: usize) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "the",
+        "server",
+        "accepts",
+        "a",
+        "connection",
+        "and",
+        "reads",
+        "request",
+        "from",
+        "client",
+        "every",
+        "worker",
+        "has",
+        "its",
+        "own",
+        "event",
+        "loop",
+        "with",
+        "listener",
+        "pipe",
+        "session",
+        "upstream",
+        "file",
+        "when",
+        "socket",
+        "is",
+        "ready",
+        "kernel",
+        "wakes",
+        "one",
+        "thread",
+        "that",
+        "waits",
+        "in",
+        "epoll",
+        "buffer",
+        "holds",
+        "bytes",
+        "until",
+        "sink",
+        "can",
+        "take",
+        "them",
+        "response",
+        "header",
+        "body",
+        "sent",
+        "over",
+        "network",
+        "to",
+        "browser",
+        "which",
+        "shows",
+        "page",
+        "students",
+        "build",
+        "this",
+        "stage",
+        "by",
+        "stage",
+        "timer",
+        "closes",
+        "idle",
+        "connections",
+        "after",
+        "timeout",
+        "metrics",
+        "count",
+        "requests",
+        "gzip",
+        "compresses",
+        "text",
+        "before",
+        "it",
+        "leaves",
+        "machine",
+        "load",
+        "balancer",
+        "picks",
+        "next",
+        "healthy",
+        "address",
+        "filter",
+        "denies",
+        "unknown",
+    ];
+    let mut out = Vec::with_capacity(len + 16);
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut line = 0;
+    let mut sentence = 0;
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let word = WORDS[(state % WORDS.len() as u64) as usize];
+        if sentence == 0 {
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                out.extend(first.to_uppercase().to_string().bytes());
+                out.extend(chars.as_str().bytes());
+            }
+        } else {
+            out.extend_from_slice(word.as_bytes());
+        }
+        sentence += 1;
+        line += word.len() + 1;
+        if sentence > 6 && (state >> 20).is_multiple_of(5) {
+            out.push(b'.');
+            sentence = 0;
+        }
+        if line > 72 {
+            out.push(b'\n');
+            line = 0;
+        } else {
+            out.push(b' ');
+        }
+    }
+    out.truncate(len);
+    out
 }
 
 /// nginx's worker runs as `nobody`: it needs every file readable by others and every folder on
@@ -65,7 +197,7 @@ fn make_world_readable(public: &Path) -> Result<()> {
 
 /// Starts `argv` in `dir` with its output in `dir/<name>.log`, and waits until it listens on
 /// `ports`.
-fn start(name: &str, argv: Vec<String>, dir: &Path, ports: &[u16]) -> Result<Proc> {
+pub fn start(name: &str, argv: Vec<String>, dir: &Path, ports: &[u16]) -> Result<Proc> {
     let mut proc = Proc::spawn(&argv, dir, &[], &dir.join(format!("{name}.log")))?;
     wait_bound(&mut proc, ports, Proto::Tcp, START_TIMEOUT)
         .with_context(|| format!("{name} did not start"))?;
@@ -157,7 +289,7 @@ impl Servers {
             &tools.nginx,
             &dir.join("upstream"),
             &upstream_servers,
-            nginx::Mode::Worker,
+            nginx::Mode::Workers(1),
             4096,
         )?);
         let upstream = start("upstream", argv, dir, &[ports.upstream])?;
@@ -175,7 +307,7 @@ impl Servers {
             &tools.nginx,
             &dir.join("nginx"),
             &nginx_servers,
-            nginx::Mode::Worker,
+            nginx::Mode::Workers(1),
             nginx_connections,
         )?);
         let nginx = start("nginx", argv, dir, &[ports.file[1], ports.proxy[1]])?;

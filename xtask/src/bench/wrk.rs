@@ -44,6 +44,8 @@ pub struct WrkRun<'a> {
     pub seconds: u64,
     /// Send `Connection: close` on every request (a new connection per request).
     pub close: bool,
+    /// More request headers, `Name: value` (e.g. `Accept-Encoding: gzip`).
+    pub headers: &'a [String],
     pub url: String,
     /// The smallest body a correct answer carries, for the size check.
     pub min_body: u64,
@@ -145,6 +147,9 @@ pub fn run(spec: &WrkRun, figure: impl Fn(&WrkReport) -> f64) -> Sample {
     ]);
     if spec.close {
         argv.extend(["-H".to_string(), "Connection: close".to_string()]);
+    }
+    for header in spec.headers {
+        argv.extend(["-H".to_string(), header.clone()]);
     }
     argv.push(spec.url.clone());
     let invalid = |reason: String| Sample::Invalid {
