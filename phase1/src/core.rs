@@ -55,6 +55,12 @@ pub struct Counters {
     pub connections_closed: u64,
     /// `accept` calls that failed for lack of descriptors or memory (EMFILE, ENFILE, ...).
     pub accept_errors: u64,
+    /// Times a listener was reported readable and its first `accept` found no client: another
+    /// core sharing the socket had taken it. Only the visible part of stage 23's thundering
+    /// herd: the kernel checks the socket again before it reports the event, so most workers
+    /// that lose the race go back to sleep inside `epoll_wait` and are counted nowhere but in
+    /// their thread's context switches.
+    pub empty_accept_wakeups: u64,
     /// Bytes received on every socket.
     pub bytes_received: u64,
     /// Bytes sent on every socket (including those sent with `sendfile`).
@@ -222,13 +228,26 @@ impl Core {
         listener::destroy(self, id);
     }
 
-    /// Use an already-bound listening socket (e.g. a clone shared by worker threads).
+    /// Use an already-bound listening socket (e.g. one of stage 23's per-worker `SO_REUSEPORT`
+    /// sockets).
     pub fn listen_socket(
         &mut self,
         socket: TcpListener,
         role: PortRole,
     ) -> std::io::Result<ListenerId> {
-        listener::adopt(self, socket, role)
+        listener::adopt(self, socket, role, false)
+    }
+
+    /// Use a listening socket that other cores wait on too (a `dup` of one socket, stage 23's
+    /// course way). With `exclusive`, it is registered with `EPOLLEXCLUSIVE`: a new client wakes
+    /// one of the waiting cores instead of every one (see [`Counters::empty_accept_wakeups`]).
+    pub fn listen_shared_socket(
+        &mut self,
+        socket: TcpListener,
+        role: PortRole,
+        exclusive: bool,
+    ) -> std::io::Result<ListenerId> {
+        listener::adopt(self, socket, role, exclusive)
     }
 
     /// The address a listener is bound to.

@@ -74,7 +74,7 @@ pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Create a listening socket on `addr` and register it (see [`Core::listen`]).
 pub fn create(core: &mut Core, addr: SocketAddr, role: PortRole) -> std::io::Result<ListenerId> {
-    adopt(core, bind(addr, false)?, role)
+    adopt(core, bind(addr, false)?, role, false)
 }
 
 /// A non-blocking listening socket on `addr` (SO_REUSEADDR, backlog 64), not yet registered in
@@ -95,8 +95,15 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> 
     Ok(socket.into())
 }
 
-/// Register an already-listening socket (see [`Core::listen_socket`]).
-pub fn adopt(core: &mut Core, socket: TcpListener, role: PortRole) -> std::io::Result<ListenerId> {
+/// Register an already-listening socket (see [`Core::listen_socket`]); with `exclusive`, with
+/// `EPOLLEXCLUSIVE` (see [`Core::listen_shared_socket`]). The kernel allows that flag only when
+/// the descriptor is added, never in a later change, and a listener's registration never changes.
+pub fn adopt(
+    core: &mut Core,
+    socket: TcpListener,
+    role: PortRole,
+    exclusive: bool,
+) -> std::io::Result<ListenerId> {
     if role.needs_pipes() && core.profile.output != Output::Pipe {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -105,10 +112,13 @@ pub fn adopt(core: &mut Core, socket: TcpListener, role: PortRole) -> std::io::R
     }
     socket.set_nonblocking(true)?;
     let addr = socket.local_addr()?;
-    let flags = match core.profile.trigger {
+    let mut flags = match core.profile.trigger {
         Trigger::Level => EpollFlags::EPOLLIN,
         Trigger::Edge => EpollFlags::EPOLLIN | EpollFlags::EPOLLET,
     };
+    if exclusive {
+        flags |= EpollFlags::EPOLLEXCLUSIVE;
+    }
     let id = core.listeners.insert(Listener {
         socket,
         addr,
@@ -151,6 +161,7 @@ pub fn destroy(core: &mut Core, id: ListenerId) {
 /// [`ACCEPT_RETRY`], until `accept` works or says `EAGAIN` (nginx backs off the same way). The
 /// retry costs one `accept` per 100 ms while descriptors are short, and nothing otherwise.
 pub fn on_readable(core: &mut Core, id: ListenerId) {
+    let mut first = true;
     loop {
         let Some(listener) = core.listeners.get(id) else {
             return;
@@ -166,7 +177,12 @@ pub fn on_readable(core: &mut Core, id: ListenerId) {
                 Some(peer) => accept_client(core, id, socket, peer),
                 None => crate::debug!("accepted a client with no IP address"),
             },
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                if first {
+                    core.counters.empty_accept_wakeups += 1;
+                }
+                return;
+            }
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(err) if is_resource_shortage(&err) => {
                 core.counters.accept_errors += 1;
@@ -186,6 +202,7 @@ pub fn on_readable(core: &mut Core, id: ListenerId) {
                 continue;
             }
         }
+        first = false;
         if core.profile.trigger == Trigger::Level {
             return;
         }

@@ -114,7 +114,7 @@ pub fn run_config(config: Config, options: Options) -> anyhow::Result<()> {
                 .map(|(addr, listener)| (*addr, PortRole::session(factory(listener))))
                 .collect()
         };
-        return crate::workers::run(workers, &addresses, make_core, make_ports);
+        return crate::workers::run(workers, options.accept, &addresses, make_core, make_ports);
     }
     let mut core = make_core()?;
     for (addr, listener) in listeners {

@@ -18,10 +18,15 @@
 //!    and hashes each new connection (addresses and ports) to one of them. Nobody is woken for
 //!    nothing, and the spread is even whatever the timing.
 //!
-//! We use 2. Its price: a client hashed to a busy worker waits for that worker, even if another
-//! is idle; and a second server started on the same port by mistake would silently share it, so
-//! [`run`] first binds each port once *without* `SO_REUSEPORT`, which fails as usual when the
-//! port is taken.
+//! We use 2 ([`AcceptMode::ReusePort`]). Its price: a client hashed to a busy worker waits for
+//! that worker, even if another is idle; and a second server started on the same port by mistake
+//! would silently share it, so [`run`] first binds each port once *without* `SO_REUSEPORT`, which
+//! fails as usual when the port is taken.
+//!
+//! Way 1 is here too, for the chapter's experiment (`--accept shared` and `--accept exclusive`
+//! on stage 23 and `expserver`): each worker counts the wake-ups whose first `accept` found no
+//! client (`Counters::empty_accept_wakeups`) and logs them when it stops, so the herd can be
+//! seen and counted.
 //!
 //! # Stopping
 //!
@@ -37,6 +42,33 @@ use std::thread;
 use anyhow::{anyhow, Context as _};
 use phase1::{Core, PortRole, StopHandle};
 
+/// How the workers share a port (see the module docs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AcceptMode {
+    /// One `SO_REUSEPORT` socket per worker: the kernel picks the worker for each client.
+    #[default]
+    #[value(name = "reuseport")]
+    ReusePort,
+    /// One socket, `dup`ed into every worker: every worker wakes for every client.
+    Shared,
+    /// One socket, `dup`ed into every worker with `EPOLLEXCLUSIVE`: one worker wakes per client.
+    Exclusive,
+}
+
+impl AcceptMode {
+    fn describe(self) -> &'static str {
+        match self {
+            AcceptMode::ReusePort => "its own SO_REUSEPORT listener on every port",
+            AcceptMode::Shared => {
+                "a dup of one shared listener on every port (every worker wakes for each client)"
+            }
+            AcceptMode::Exclusive => {
+                "a dup of one shared listener on every port, with EPOLLEXCLUSIVE"
+            }
+        }
+    }
+}
+
 /// What a worker needs to build its server: for each listening address, the role its port
 /// plays (a fresh session factory per worker).
 pub type Ports = Vec<(SocketAddr, PortRole)>;
@@ -45,6 +77,7 @@ pub type Ports = Vec<(SocketAddr, PortRole)>;
 /// address of the ports `make_ports` gives it, until a signal stops them all.
 pub fn run<C, P>(
     count: usize,
+    accept: AcceptMode,
     addresses: &[SocketAddr],
     make_core: C,
     make_ports: P,
@@ -54,26 +87,32 @@ where
     P: Fn() -> Ports + Sync,
 {
     // A port another program holds must be an error, as in the stages before: with SO_REUSEPORT
-    // on both sides the kernel would share it silently. A plain bind sees the conflict.
+    // on both sides the kernel would share it silently. A plain bind sees the conflict. In the
+    // shared modes that plain socket is the one every worker gets a dup of.
+    let mut shared = Vec::with_capacity(addresses.len());
     for &addr in addresses {
-        drop(
-            phase1::listener::bind(addr, false)
-                .with_context(|| format!("cannot listen on {addr}"))?,
-        );
+        let socket = phase1::listener::bind(addr, false)
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        if accept != AcceptMode::ReusePort {
+            shared.push((addr, socket));
+        }
     }
     phase1::info!(
-        "starting {count} worker{}, each with its own event loop and its own SO_REUSEPORT listener on every port",
-        if count == 1 { "" } else { "s" }
+        "starting {count} worker{}, each with its own event loop and {}",
+        if count == 1 { "" } else { "s" },
+        accept.describe()
     );
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<StopHandle>>();
     thread::scope(|scope| {
         let mut threads = Vec::with_capacity(count);
         for number in 1..=count {
             let ready = ready_tx.clone();
-            let (make_core, make_ports) = (&make_core, &make_ports);
+            let (make_core, make_ports, shared) = (&make_core, &make_ports, &shared);
             let spawned = thread::Builder::new()
                 .name(format!("w{number}"))
-                .spawn_scoped(scope, move || worker(number, make_core, make_ports, ready));
+                .spawn_scoped(scope, move || {
+                    worker(number, accept, shared, make_core, make_ports, ready)
+                });
             match spawned {
                 Ok(handle) => threads.push(handle),
                 Err(err) => {
@@ -120,6 +159,8 @@ where
 /// One worker thread: build the core and its listeners, say so, run until stopped.
 fn worker<C, P>(
     number: usize,
+    accept: AcceptMode,
+    shared: &[(SocketAddr, std::net::TcpListener)],
     make_core: &C,
     make_ports: &P,
     ready: mpsc::Sender<anyhow::Result<StopHandle>>,
@@ -131,10 +172,23 @@ where
     phase1::logger::set_worker(number);
     let core = make_core().and_then(|mut core| {
         for (addr, role) in make_ports() {
-            let socket = phase1::listener::bind(addr, true)
-                .with_context(|| format!("worker {number} cannot listen on {addr}"))?;
-            core.listen_socket(socket, role)
-                .with_context(|| format!("worker {number} cannot listen on {addr}"))?;
+            let cannot = || format!("worker {number} cannot listen on {addr}");
+            if accept == AcceptMode::ReusePort {
+                let socket = phase1::listener::bind(addr, true).with_context(cannot)?;
+                core.listen_socket(socket, role).with_context(cannot)?;
+            } else {
+                // dup: a second descriptor for the same socket, so all workers share one
+                // accept queue.
+                let socket = shared
+                    .iter()
+                    .find(|(a, _)| *a == addr)
+                    .map(|(_, s)| s.try_clone())
+                    .with_context(|| format!("no shared listener on {addr}"))?
+                    .with_context(cannot)?;
+                let exclusive = accept == AcceptMode::Exclusive;
+                core.listen_shared_socket(socket, role, exclusive)
+                    .with_context(cannot)?;
+            }
         }
         Ok(core)
     });
@@ -151,9 +205,11 @@ where
     };
     drop(ready);
     let outcome = core.run().context("the event loop failed");
+    let counters = core.counters();
     phase1::info!(
-        "worker {number} stops: it accepted {} connections",
-        core.counters().connections_accepted
+        "worker {number} stops: it accepted {} connections; {} wake-ups of its listeners found no client",
+        counters.connections_accepted,
+        counters.empty_accept_wakeups
     );
     outcome
 }

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use phase2::config::Config;
 use phase2::session::{KeepAlive, Options};
+use phase2::workers::AcceptMode;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +30,11 @@ use phase2::session::{KeepAlive, Options};
 struct Args {
     /// The JSON config file; without it an embedded default config is used.
     config: Option<PathBuf>,
+    /// How the worker threads share each port: reuseport (one SO_REUSEPORT socket per worker,
+    /// the default), shared (one socket dup'ed into every worker: every worker wakes for each
+    /// client) or exclusive (the same with EPOLLEXCLUSIVE). For the experiment of chapter 23.
+    #[arg(long, value_enum, default_value_t = AcceptMode::ReusePort)]
+    accept: AcceptMode,
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +65,9 @@ fn run() -> anyhow::Result<()> {
         ),
         None => phase1::info!("keep-alive off: one request per connection"),
     }
-    let options = Options::expserver(keep_alive);
+    let options = Options {
+        accept: args.accept,
+        ..Options::expserver(keep_alive)
+    };
     phase2::server::run_config(config, options)
 }

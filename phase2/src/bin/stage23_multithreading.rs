@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use phase2::session::{Directories, Options};
+use phase2::workers::AcceptMode;
 
 #[derive(Parser)]
 #[command(about = "eXpServer stage 23: the stages before, run by the config's `workers` threads")]
@@ -16,6 +17,11 @@ struct Args {
     /// The JSON config file, e.g. ../public/xps_config.json. Without it the stage prints its
     /// usage line and exits with status 2, as the course's server does.
     config: Option<PathBuf>,
+    /// How the workers share each port: reuseport (one SO_REUSEPORT socket per worker, the
+    /// default), shared (one socket dup'ed into every worker: every worker wakes for each client)
+    /// or exclusive (the same with EPOLLEXCLUSIVE). See the chapter's thundering-herd experiment.
+    #[arg(long, value_enum, default_value_t = AcceptMode::ReusePort)]
+    accept: AcceptMode,
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +38,7 @@ fn run() -> anyhow::Result<()> {
         timeouts: true,
         metrics: true,
         workers: true,
+        accept: args.accept,
         ..Options::course()
     };
     phase2::server::run_stage("stage23_multithreading", args.config, options)

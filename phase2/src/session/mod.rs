@@ -176,6 +176,8 @@ pub struct Options {
     /// `SO_REUSEPORT` listener on every port (see [`crate::workers`]). `false` before stage 23,
     /// which read `workers` and run one event loop.
     pub workers: bool,
+    /// Stage 23: how the workers share each port (`--accept`; `SO_REUSEPORT` by default).
+    pub accept: crate::workers::AcceptMode,
     /// Stage 22: count every connection and request in the shared
     /// [`Metrics`](crate::metrics::Metrics), answer `metrics` routes, and write the access log
     /// if the config asks for one (see `telemetry.rs`). `false` before stage 22, which answer
@@ -207,6 +209,7 @@ impl Options {
             load_balancing: false,
             framed_proxy: false,
             workers: false,
+            accept: crate::workers::AcceptMode::ReusePort,
             metrics: false,
         }
     }
