@@ -24,6 +24,7 @@ use xtask::checks::http::metrics::{
 
 const STAGE21: &str = env!("CARGO_BIN_EXE_stage21_timeouts");
 const STAGE22: &str = env!("CARGO_BIN_EXE_stage22_metrics");
+const STAGE23: &str = env!("CARGO_BIN_EXE_stage23_multithreading");
 const EXPSERVER: &str = env!("CARGO_BIN_EXE_expserver");
 
 /// `binary` on a free port: `/metrics` (127.0.0.1 only), `/up` proxied to `upstream` if given,
@@ -109,6 +110,48 @@ fn counts_stay_exact_under_concurrent_clients() {
     assert!(histogram_problems(&after).is_empty(), "{after:?}");
     let count = delta("expserver_request_duration_seconds_count");
     assert!((100.0..=101.0).contains(&count), "{count}");
+}
+
+/// Stage 23: four workers, each with its own core, count into one set of counters. Eight
+/// threads make 400 requests at once; every count moves by exactly what was done, and the
+/// per-worker accepts add up to the total.
+#[test]
+fn counts_stay_exact_across_workers_under_concurrent_clients() {
+    let (_layout, port, _server) = start(STAGE23, r#""workers": 4,"#, None);
+    let before = scrape(port);
+    assert_eq!(before.value("expserver_workers"), 4.0);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..50 {
+                    let reply = ask(port, "GET /sample.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+                    assert_eq!(reply.status, 200);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let after = scrape(port);
+    let delta = |key: &str| after.value(key) - before.value(key);
+    assert_eq!(delta(&requests("/", "200")), 400.0);
+    assert_eq!(delta(&requests("/metrics", "200")), 1.0);
+    assert_eq!(delta("expserver_connections_accepted_total"), 401.0);
+    let per_worker: Vec<f64> = (1..=4)
+        .map(|w| {
+            delta(&series(
+                "expserver_worker_connections_accepted_total",
+                &[("worker", &w.to_string())],
+            ))
+        })
+        .collect();
+    assert_eq!(per_worker.iter().sum::<f64>(), 401.0, "{per_worker:?}");
+    // 401 connections hashed over four sockets: each worker gets some (all on three or fewer
+    // would take a chance below 4 in 10^50).
+    assert!(per_worker.iter().all(|&n| n > 0.0), "{per_worker:?}");
+    let count = delta("expserver_request_duration_seconds_count");
+    assert!((400.0..=401.0).contains(&count), "{count}");
 }
 
 #[test]
