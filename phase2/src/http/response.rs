@@ -225,6 +225,34 @@ pub enum Framing {
     Close,
 }
 
+/// The small body of a [`Reply`]: made for this answer, or shared with a cache (a small file's
+/// bytes are then copied once, into the answer's buffer, instead of twice).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyBody {
+    Owned(Vec<u8>),
+    Shared(std::sync::Arc<Vec<u8>>),
+}
+
+impl std::ops::Deref for ReplyBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            ReplyBody::Owned(bytes) => bytes,
+            ReplyBody::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl ReplyBody {
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            ReplyBody::Owned(bytes) => bytes,
+            ReplyBody::Shared(bytes) => bytes.as_ref().clone(),
+        }
+    }
+}
+
 /// A response a session asks for, before it is written in a stage's [`ResponseStyle`].
 ///
 /// The session's actions say *what* to answer; [`Reply::render`] decides *how the bytes look*,
@@ -235,7 +263,7 @@ pub struct Reply {
     content_type: Option<&'static str>,
     framing: Framing,
     /// A small body sent with the head (not for a file, which follows through a pipe).
-    body: Vec<u8>,
+    body: ReplyBody,
     /// Headers after the standard ones, in the order added (`Location`, `Allow`, ...).
     extra: Vec<(&'static str, String)>,
 }
@@ -248,7 +276,7 @@ impl Reply {
             status,
             content_type: None,
             framing: Framing::Length(0),
-            body: Vec::new(),
+            body: ReplyBody::Owned(Vec::new()),
             extra: Vec::new(),
         }
     }
@@ -265,6 +293,15 @@ impl Reply {
 
     /// A 200 with a small body sent with the head (an inlined file, a directory listing).
     pub fn ok(content_type: &'static str, body: Vec<u8>) -> Reply {
+        Reply::ok_body(content_type, ReplyBody::Owned(body))
+    }
+
+    /// [`Reply::ok`] with a body shared with a cache, not copied for this answer.
+    pub fn ok_shared(content_type: &'static str, body: std::sync::Arc<Vec<u8>>) -> Reply {
+        Reply::ok_body(content_type, ReplyBody::Shared(body))
+    }
+
+    fn ok_body(content_type: &'static str, body: ReplyBody) -> Reply {
         let mut reply = Reply::new(StatusCode::OK);
         reply.content_type = Some(content_type);
         reply.framing = Framing::Length(body.len() as u64);
@@ -369,7 +406,7 @@ impl Reply {
             Response::new(self.status)
         };
         if let Some(content_type) = self.content_type {
-            response.set_body(content_type, self.body);
+            response.set_body(content_type, self.body.into_vec());
         }
         match self.framing {
             Framing::Length(length) if self.content_type.is_some() => {
@@ -496,7 +533,7 @@ mod tests {
                         // The builder path, by hand: what `render_builder` did before.
                         let reply = make();
                         let mut response = Response::new(reply.status);
-                        response.set_body(reply.content_type.unwrap(), reply.body);
+                        response.set_body(reply.content_type.unwrap(), reply.body.into_vec());
                         if let Framing::Length(length) = reply.framing {
                             response.set_content_length(length);
                         }

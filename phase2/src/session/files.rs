@@ -65,7 +65,7 @@ pub(super) fn serve(
         let reply = if request.is_head() {
             Reply::ok_file(cached.mime, len)
         } else {
-            Reply::ok(cached.mime, cached.body.to_vec())
+            Reply::ok_shared(cached.mime, cached.body)
         };
         return Outcome::Reply(gzip::mark(reply, choice));
     }
@@ -96,9 +96,10 @@ pub(super) fn serve(
         let meta = cache_key.as_ref().and_then(|_| found.file.metadata().ok());
         return match read_small_file(found.file, found.size) {
             Ok(body) => {
+                let body = std::sync::Arc::new(body);
                 if let (Some(key), Some(meta)) = (cache_key, meta) {
                     let cached = Cached {
-                        body: std::sync::Arc::new(body.clone()),
+                        body: body.clone(),
                         mime: found.mime,
                     };
                     // Only a file read whole as it was when opened is remembered.
@@ -106,7 +107,7 @@ pub(super) fn serve(
                         file_cache::put(key, found.path.clone(), &meta, cached);
                     }
                 }
-                Outcome::Reply(gzip::mark(Reply::ok(found.mime, body), choice))
+                Outcome::Reply(gzip::mark(Reply::ok_shared(found.mime, body), choice))
             }
             Err(error) => {
                 phase1::error!("cannot read {}: {error}", found.path.display());
