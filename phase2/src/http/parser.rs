@@ -517,21 +517,25 @@ impl RequestParser {
         self.state = State::RlVersionStart;
     }
 
-    fn text(&self, (start, end): (usize, usize)) -> String {
-        let bytes = &self.head[start..end];
-        // Almost every head is plain ASCII: the strict check is much faster than the lossy
-        // conversion, which is kept for the rare head that is not valid UTF-8.
-        match std::str::from_utf8(bytes) {
-            Ok(text) => text.to_owned(),
-            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    /// The text of bytes `start..end` of the head. `whole` is the head as text if it is all
+    /// valid UTF-8, as almost every head is: checked once for the whole head rather than once
+    /// per part. The parts start and end next to ASCII delimiters (space, colon, CR), which are
+    /// never inside a multi-byte character, so slicing `whole` there cannot fail; if it ever did,
+    /// or the head is not UTF-8, the part is converted on its own, invalid bytes replaced.
+    fn text(&self, whole: Option<&str>, (start, end): (usize, usize)) -> String {
+        if let Some(text) = whole.and_then(|w| w.get(start..end)) {
+            return text.to_owned();
         }
+        String::from_utf8_lossy(&self.head[start..end]).into_owned()
     }
 
     /// Copy the parts out of the buffer and check what the grammar cannot.
     fn finish(&self) -> Result<Request, ParseError> {
+        let whole = std::str::from_utf8(&self.head).ok();
+        let text = |range| self.text(whole, range);
         let mut headers = Headers::new();
         for field in &self.fields {
-            headers.append(self.text(field.name), self.text(field.value));
+            headers.append(text(field.name), text(field.value));
         }
 
         let minor = self.minor;
@@ -567,7 +571,7 @@ impl RequestParser {
             return Err(ParseError::AmbiguousBodyLength);
         }
 
-        let schema = self.schema.map(|r| self.text(r).to_ascii_lowercase());
+        let schema = self.schema.map(|r| text(r).to_ascii_lowercase());
         let port = match (self.port, schema.as_deref()) {
             // The machine only stores ports 1..=65535.
             (Some(port), _) => u16::try_from(port).ok(),
@@ -579,10 +583,7 @@ impl RequestParser {
         let (path, pathname) = match self.path_start {
             Some(start) => {
                 let pathname_end = self.pathname_end.unwrap_or(self.uri.1);
-                (
-                    self.text((start, self.uri.1)),
-                    self.text((start, pathname_end)),
-                )
+                (text((start, self.uri.1)), text((start, pathname_end)))
             }
             None => ("/".to_string(), "/".to_string()),
         };
@@ -590,10 +591,10 @@ impl RequestParser {
         Ok(Request {
             // `Done` is only reachable after the method was recognised.
             method: self.method.ok_or(ParseError::BadMethod)?,
-            request_line: self.text((self.line_start, self.line_end)),
-            uri: self.text(self.uri),
+            request_line: text((self.line_start, self.line_end)),
+            uri: text(self.uri),
             schema,
-            host: self.host.map(|r| self.text(r).to_ascii_lowercase()),
+            host: self.host.map(|r| text(r).to_ascii_lowercase()),
             port,
             path,
             pathname,
