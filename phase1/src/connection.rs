@@ -19,7 +19,24 @@
 //! only the receiving side stops, and whatever is still owed to the peer is delivered first.
 //! (The C course closes outright on `recv() == 0`; that loses the reply to a client that
 //! half-closes, such as `printf 'hi\n' | nc -N host port`.)
+//!
+//! # Draining: the lingering close (RFC 9112 §9.6)
+//!
+//! A server that answers an error before reading what the client sends (a 405 before a 50 MB
+//! body, a 431 on a head that never ends) must not simply close: the kernel, seeing unread
+//! bytes at `close(2)`, answers with a reset (RST) instead of an orderly end, the client's next
+//! write fails with ECONNRESET, and a client that writes its body before it reads, or a system
+//! that drops received data on a reset, never sees the answer. So when the session closing such
+//! a client asked for it (`drain_wanted`), the connection **drains** instead of closing once
+//! everything queued for the client has left our pipes: it shuts its sending side down (the
+//! client sees the end of the answer), then reads and drops whatever arrives, at most
+//! [`DRAIN_READ_BUDGET`] per turn of the loop, until the client ends its input, an error, or a
+//! deadline: [`DRAIN_IDLE`] without a byte or [`DRAIN_TOTAL`] in all. The deadlines of every
+//! draining connection sit in one heap in the core, looked at only at its top, like the session
+//! timers. A connection whose session closes normally, with nothing unread, closes at once as
+//! before.
 
+use std::cmp::Reverse;
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd};
@@ -31,7 +48,9 @@ use nix::sys::socket::{self, MsgFlags, SockaddrStorage};
 use socket2::Socket;
 
 use crate::buffer::BufferList;
-use crate::constants::{MAX_SEND_SLICES, READ_CHUNK_SIZE};
+use crate::constants::{
+    DRAIN_IDLE, DRAIN_READ_BUDGET, DRAIN_TOTAL, MAX_SEND_SLICES, READ_CHUNK_SIZE,
+};
 use crate::core::{ConnectionId, Core, EventId, ListenerId, SessionId};
 use crate::event_loop::Target;
 use crate::pipe::{self, End, Owner, Side};
@@ -68,6 +87,33 @@ pub struct Connection {
     /// A session that has finished with this client but still watches it until everything
     /// queued for it has left (see `session::settle`); forgotten with the connection.
     pub(crate) lingering: Option<SessionId>,
+    /// The client may still be sending bytes nobody will read: once both ends are done, drain
+    /// rather than close (set by the session that closes it; see the module docs).
+    pub(crate) drain_wanted: bool,
+    /// Set while the connection drains: its deadlines.
+    draining: Option<Drain>,
+    /// The peer has ended its input (`recv` returned 0): there is nothing left to drain.
+    input_ended: bool,
+    /// Our sending side is shut down (the peer has been sent FIN).
+    write_shut: bool,
+}
+
+/// The deadlines of a draining connection (see the module docs).
+#[derive(Clone, Copy, Debug)]
+struct Drain {
+    /// [`DRAIN_TOTAL`] after the drain began.
+    until: Instant,
+    /// [`DRAIN_IDLE`] after the last byte read (or the start).
+    idle_until: Instant,
+    /// On the core's list of draining connections that have more to read this turn.
+    queued: bool,
+}
+
+impl Drain {
+    /// When the drain ends if no byte comes.
+    fn deadline(&self) -> Instant {
+        self.until.min(self.idle_until)
+    }
 }
 
 /// When a connection last moved bytes. A timeout asks "how long since this side did anything?",
@@ -137,6 +183,10 @@ pub fn create(
             ..Progress::default()
         },
         lingering: None,
+        drain_wanted: false,
+        draining: None,
+        input_ended: false,
+        write_shut: false,
     });
     let registered = {
         let conn = &core.connections[id];
@@ -269,6 +319,17 @@ pub fn on_event(core: &mut Core, id: ConnectionId, flags: EpollFlags) {
             crate::session::upstream_connect_failed(core, id, error);
         }
         close(core, id, true);
+        return;
+    }
+    if core
+        .connections
+        .get(id)
+        .is_some_and(|c| c.draining.is_some())
+    {
+        // Nothing goes out any more; whatever comes in is dropped.
+        if input || hangup {
+            drain_input(core, id);
+        }
         return;
     }
     let output = flags.contains(EpollFlags::EPOLLOUT);
@@ -489,6 +550,7 @@ pub fn on_source_ready(core: &mut Core, id: ConnectionId) {
             crate::debug!("peer finished sending");
             pipe::detach(core, Owner::Connection(id), Side::Source);
             let both_done = core.connections.get_mut(id).is_some_and(|c| {
+                c.input_ended = true;
                 c.source.active = false;
                 !c.sink.active
             });
@@ -585,7 +647,7 @@ fn send_region(
 pub fn on_source_closed(core: &mut Core, id: ConnectionId) {
     pipe::detach(core, Owner::Connection(id), Side::Source);
     if core.connections.get(id).is_some_and(|c| !c.sink.active) {
-        close(core, id, false);
+        finish(core, id);
     }
 }
 
@@ -597,11 +659,151 @@ pub fn on_sink_closed(core: &mut Core, id: ConnectionId) {
     };
     if conn.source.active {
         // Tell the peer we are done, and keep receiving until it is done too.
-        if let Err(err) = socket::shutdown(conn.socket.as_raw_fd(), socket::Shutdown::Write) {
-            crate::debug!("shutdown failed: {err}");
-        }
+        shut_write(core, id);
+    } else {
+        finish(core, id);
+    }
+}
+
+/// Both ends are done: close, or drain first if the client may still be sending.
+fn finish(core: &mut Core, id: ConnectionId) {
+    let drain = core
+        .connections
+        .get(id)
+        .is_some_and(|c| c.drain_wanted && !c.input_ended);
+    if drain {
+        start_drain(core, id);
     } else {
         close(core, id, false);
+    }
+}
+
+/// Shut our sending side down (once): the peer reads to the end of what we sent, then sees
+/// end-of-stream.
+fn shut_write(core: &mut Core, id: ConnectionId) {
+    let Some(conn) = core.connections.get_mut(id) else {
+        return;
+    };
+    if std::mem::replace(&mut conn.write_shut, true) {
+        return;
+    }
+    if let Err(err) = socket::shutdown(conn.socket.as_raw_fd(), socket::Shutdown::Write) {
+        crate::debug!("shutdown failed: {err}");
+    }
+}
+
+/// Begin the lingering close (see the module docs): FIN to the client, then read and drop.
+fn start_drain(core: &mut Core, id: ConnectionId) {
+    shut_write(core, id);
+    let now = Instant::now();
+    let drain = Drain {
+        until: now + DRAIN_TOTAL,
+        idle_until: now + DRAIN_IDLE,
+        queued: false,
+    };
+    let Some(conn) = core.connections.get_mut(id) else {
+        return;
+    };
+    conn.draining = Some(drain);
+    core.drains.push(Reverse((drain.deadline(), id)));
+    crate::debug!("draining the client's input before closing");
+    // Bytes may be waiting already, and an edge-triggered epoll will not announce them again.
+    drain_input(core, id);
+}
+
+/// Read and drop what a draining client sent, at most [`DRAIN_READ_BUDGET`] this turn; close
+/// it once it has ended its input (or on an error).
+fn drain_input(core: &mut Core, id: ConnectionId) {
+    let mut budget = DRAIN_READ_BUDGET;
+    while budget > 0 {
+        let Some(conn) = core.connections.get(id) else {
+            return;
+        };
+        let fd = conn.socket.as_raw_fd();
+        let want = budget.min(core.read_buffer.len());
+        match socket::recv(fd, &mut core.read_buffer[..want], MsgFlags::empty()) {
+            Ok(0) => {
+                close(core, id, true);
+                return;
+            }
+            Ok(n) => {
+                budget -= n;
+                core.counters.bytes_received += n as u64;
+                count_client_traffic(core, id, n, 0);
+                if let Some(drain) = core
+                    .connections
+                    .get_mut(id)
+                    .and_then(|c| c.draining.as_mut())
+                {
+                    drain.idle_until = Instant::now() + DRAIN_IDLE;
+                }
+            }
+            Err(Errno::EAGAIN) => return,
+            Err(Errno::EINTR) => {}
+            Err(err) => {
+                crate::debug!("recv failed while draining: {err}");
+                close(core, id, true);
+                return;
+            }
+        }
+    }
+    // The budget is spent and more may be waiting: come back next turn.
+    if let Some(drain) = core
+        .connections
+        .get_mut(id)
+        .and_then(|c| c.draining.as_mut())
+    {
+        if !std::mem::replace(&mut drain.queued, true) {
+            core.draining_ready.push(id);
+        }
+    }
+}
+
+/// Give every draining connection that spent its budget last turn another turn of reading.
+/// Returns true when some still have more (so the loop must not block).
+pub fn handle_draining(core: &mut Core) -> bool {
+    if core.draining_ready.is_empty() {
+        return false;
+    }
+    let ids = std::mem::take(&mut core.draining_ready);
+    for &id in &ids {
+        if let Some(drain) = core
+            .connections
+            .get_mut(id)
+            .and_then(|c| c.draining.as_mut())
+        {
+            drain.queued = false;
+            drain_input(core, id);
+        }
+    }
+    !core.draining_ready.is_empty()
+}
+
+/// The earliest drain deadline, if a connection drains (it may be one that has been pushed
+/// back since: waking for it early only costs a look).
+pub(crate) fn next_drain_deadline(core: &Core) -> Option<Instant> {
+    core.drains.peek().map(|Reverse((at, _))| *at)
+}
+
+/// Close every draining connection whose time is up. An entry whose connection read a byte
+/// since goes back into the heap for its new deadline; one whose connection is gone is dropped.
+pub(crate) fn close_expired_drains(core: &mut Core) {
+    let now = Instant::now();
+    while let Some(&Reverse((at, id))) = core.drains.peek() {
+        if at > now {
+            break;
+        }
+        core.drains.pop();
+        let Some(drain) = core.connections.get(id).and_then(|c| c.draining) else {
+            continue;
+        };
+        let due = drain.deadline();
+        if due > now {
+            core.drains.push(Reverse((due, id)));
+        } else {
+            crate::debug!("drain time is up");
+            close(core, id, false);
+        }
     }
 }
 

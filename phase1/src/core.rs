@@ -10,6 +10,8 @@
 //! Nodes never hold references to one another, only ids, and every operation takes
 //! `&mut Core`. That is the whole ownership story: no `Rc<RefCell<_>>`.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsFd;
 use std::sync::atomic::AtomicU64;
@@ -97,6 +99,11 @@ pub struct Core {
     pub(crate) ready_pipes: Vec<PipeId>,
     /// Stage 9: connections whose remembered readiness may let them make progress.
     pub(crate) ready_connections: Vec<ConnectionId>,
+    /// The deadlines of draining client connections, earliest on top (see `connection.rs`,
+    /// "Draining"); at most one entry per connection.
+    pub(crate) drains: BinaryHeap<Reverse<(Instant, ConnectionId)>>,
+    /// Draining connections that spent their read budget and read again next turn.
+    pub(crate) draining_ready: Vec<ConnectionId>,
     /// Listeners whose `accept` failed for lack of descriptors, and when to try them again.
     pub(crate) accept_retry: Vec<ListenerId>,
     pub(crate) accept_retry_at: Option<Instant>,
@@ -155,6 +162,8 @@ impl Core {
             timers: Timers::new(),
             ready_pipes: Vec::new(),
             ready_connections: Vec::new(),
+            drains: BinaryHeap::new(),
+            draining_ready: Vec::new(),
             accept_retry: Vec::new(),
             accept_retry_at: None,
             read_buffer: vec![0; READ_CHUNK_SIZE],

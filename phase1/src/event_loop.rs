@@ -11,9 +11,11 @@
 //!    (`handle_connections` in stage 9, [`handle_pipes`](crate::pipe::handle_pipes) from stage
 //!    10), which says whether more progress is possible right away;
 //! 2. waits in `epoll_wait`: not at all if so, otherwise until an event or the nearest timer
-//!    (a session timer, or a listener waiting to retry `accept`);
+//!    (a session timer, a draining connection's deadline, or a listener waiting to retry
+//!    `accept`);
 //! 3. dispatches each event to the node it names;
-//! 4. fires the session timers that have passed, and retries listeners that are due.
+//! 4. fires the session timers that have passed, closes the draining connections whose time is
+//!    up, and retries listeners that are due.
 //!
 //! Nothing in a turn is proportional to the number of open connections: the ready lists hold
 //! only what changed, and the timers are a heap whose top is the only entry looked at.
@@ -165,11 +167,15 @@ fn run_tick(core: &mut Core) {
 /// as long as nothing can happen). Tests and embedders drive a core with this.
 pub fn turn(core: &mut Core, limit: Option<Duration>) {
     let busy = match (core.profile.output, core.profile.trigger) {
-        (Output::Pipe, _) => pipe::handle_pipes(core),
+        // `|`, not `||`: both run every turn.
+        (Output::Pipe, _) => pipe::handle_pipes(core) | connection::handle_draining(core),
         (Output::UnboundedList, Trigger::Edge) => connection::handle_connections(core),
         _ => false,
     };
     let mut wake_at = session::next_timer(core);
+    if let Some(drain) = connection::next_drain_deadline(core) {
+        wake_at = Some(wake_at.map_or(drain, |at| at.min(drain)));
+    }
     if let Some(retry) = core.accept_retry_at {
         wake_at = Some(wake_at.map_or(retry, |at| at.min(retry)));
     }
@@ -202,6 +208,7 @@ pub fn turn(core: &mut Core, limit: Option<Duration>) {
         dispatch(core, event.data(), event.events());
     }
     session::fire_timers(core);
+    connection::close_expired_drains(core);
     listener::retry_due(core);
 }
 

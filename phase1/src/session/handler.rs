@@ -433,6 +433,19 @@ impl SessionCtx<'_> {
         }
     }
 
+    /// Say that the client may still be sending bytes this session will not read, such as the
+    /// body of a request answered with an error before it was read. When the session then
+    /// closes ([`SessionCtx::close`], not [`SessionCtx::abort`]), the client connection ends
+    /// with a lingering close (RFC 9112 §9.6): once the answer is out it sends FIN, reads and
+    /// drops what the client still sends for a bounded time, and only then closes, so the
+    /// unread bytes do not make the kernel reset the connection under the answer. A session
+    /// that closes with client bytes it never consumed drains anyway.
+    pub fn drain_on_close(&mut self) {
+        if let Some(session) = self.session() {
+            session.drain_client = true;
+        }
+    }
+
     /// Drop the upstream opened by [`SessionCtx::proxy`] now: its connection is closed at once,
     /// whatever it still had to send or receive (a connect that never completes, an upstream
     /// that stopped answering), and none of its handler callbacks will come. The client is not

@@ -119,6 +119,10 @@ pub struct Session {
     /// take what is still queued for it (see [`settle`]).
     pub(crate) lingering: bool,
     pub(crate) aborting: bool,
+    /// When it closes, the client may still be sending what nobody will read (a body answered
+    /// before it was read): its connection drains instead of closing at once
+    /// ([`SessionCtx::drain_on_close`]).
+    pub(crate) drain_client: bool,
     /// Close with a reset (RST) rather than an orderly end of stream.
     pub(crate) resetting: bool,
     /// The file being streamed could not deliver what was announced.
@@ -188,6 +192,7 @@ pub fn create(
         closing: false,
         lingering: false,
         aborting: false,
+        drain_client: false,
         resetting: false,
         file_failed: false,
         bytes_to_client: 0,
@@ -288,10 +293,33 @@ fn settle(core: &mut Core, id: SessionId) {
         let client = session.client;
         if session.lingering && !watched {
             destroy(core, id);
-        } else if !session.lingering && watched && core.connections.contains_key(client) {
-            linger(core, id, client);
         } else if !session.lingering {
-            destroy(core, id);
+            want_drain(core, id, client);
+            if watched && core.connections.contains_key(client) {
+                linger(core, id, client);
+            } else {
+                destroy(core, id);
+            }
+        }
+    }
+}
+
+/// A closing session lets go of its client: if the handler said the client may still be sending
+/// ([`SessionCtx::drain_on_close`]), or the client sent bytes the handler never consumed (a
+/// body, requests pipelined behind the last answer), its connection drains before it closes,
+/// so that the unread bytes do not turn the close into a reset (see `connection.rs`).
+fn want_drain(core: &mut Core, id: SessionId, client: ConnectionId) {
+    let Some(session) = core.sessions.get(id) else {
+        return;
+    };
+    let unread = session
+        .client_sink
+        .pipe
+        .and_then(|p| core.pipes.get(p))
+        .is_some_and(|p| !p.is_empty());
+    if session.drain_client || unread {
+        if let Some(conn) = core.connections.get_mut(client) {
+            conn.drain_wanted = true;
         }
     }
 }

@@ -26,6 +26,11 @@
 //! - The request's body (by `Content-Length`, up to [`MAX_DROPPED_BODY`]) is read and dropped
 //!   before the next head is parsed, so body bytes are never taken for a request. A bigger body,
 //!   or one sent with `Transfer-Encoding`, closes the connection after the answer instead.
+//! - Whenever the connection closes with a body unread, or after a head that could not be
+//!   read, the session asks for a lingering close ([`SessionCtx::drain_on_close`]): the core
+//!   sends the answer and FIN, then reads and drops what the client still sends for a bounded
+//!   time, so the unread bytes do not make the kernel reset the connection under the answer
+//!   (RFC 9112 §9.6). This holds in every stage from 14 on.
 //! - Pipelined requests wait in the client pipe, unconsumed, while a file answer streams; once
 //!   the file is queued the session asks the core to offer them again
 //!   ([`SessionCtx::resume_input`]). Answers therefore leave in request order, never mixed.
@@ -269,6 +274,9 @@ impl HttpSession {
             Err(error) => {
                 self.watch.head_done(ctx);
                 phase1::debug!("bad request from {}: {error}", ctx.client().peer);
+                // The client may still be sending the rest of what we could not read (an
+                // endless head, a body): drain it after the answer, do not reset.
+                ctx.drain_on_close();
                 self.reject(ctx, error.status());
                 data.len()
             }
@@ -461,6 +469,10 @@ impl HttpSession {
         // A body that ends with the close (HTTP/1.0 gzip) cannot be followed by another answer.
         self.keep =
             self.keep && keeps_connection(reply.status()) && reply.framing() != Framing::Close;
+        if !self.keep && (request.body_len > 0 || request.headers.contains("Transfer-Encoding")) {
+            // The body is not read before the close: drain it after the answer (RFC 9112 §9.6).
+            ctx.drain_on_close();
+        }
         let announced = reply.framing();
         let status = reply.status();
         let connection = match (self.keep, request.http_version.as_str()) {
