@@ -29,7 +29,9 @@
 //! [`send_source`](SessionCtx::send_source) for a body that is not a plain file,
 //! [`resume_input`](SessionCtx::resume_input) to be offered bytes it left waiting (the next
 //! pipelined request, once a response has finished), and
-//! [`set_nodelay`](SessionCtx::set_nodelay) for a connection that carries answer after answer.
+//! [`set_nodelay`](SessionCtx::set_nodelay) for a connection that carries answer after answer,
+//! and [`drain_on_close`](SessionCtx::drain_on_close) when the client may still be sending what
+//! will never be read (its connection then ends with a lingering close).
 //! Stage 13's own handlers are in [`builtin`]; phase 2's HTTP session is another handler.
 //!
 //! ```no_run
