@@ -1,18 +1,13 @@
-//! Stage 4 end to end: the grader's checks, plus a silent client that must not hold up others.
+//! Stage 4 beyond its checks (those run in the course suite, `tests/stages.rs`): a client
+//! that sends nothing must not hold up the others.
 
 use std::net::TcpStream;
 
 use xtask::checks::tcp::lock_step;
 use xtask::checks::wire::Reply;
-use xtask::{check_ours, start_ours};
+use xtask::start_ours;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage04_epoll_server");
-
-#[test]
-fn passes_the_grader_checks() {
-    let report = check_ours("4", BIN);
-    assert!(report.all_passed(), "{}", report.render());
-}
 
 #[test]
 fn a_client_that_sends_nothing_does_not_hold_up_the_others() {

@@ -1,4 +1,5 @@
-//! Stage 5 end to end: the grader's proxy check, plus the ways an upstream lets a proxy down.
+//! Stage 5 beyond its checks (those run in the course suite, `tests/stages.rs`): the ways an
+//! upstream lets a proxy down.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -7,16 +8,10 @@ use std::time::Duration;
 use xtask::checks::proxy::{get, upstream_down};
 use xtask::ports::{free_tcp_port, Proto};
 use xtask::process::Proc;
+use xtask::start_ours;
 use xtask::upstream::{Behaviour, FakeUpstream};
-use xtask::{check_ours, start_ours};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage05_proxy");
-
-#[test]
-fn passes_the_grader_checks() {
-    let report = check_ours("5", BIN);
-    assert!(report.all_passed(), "{}", report.render());
-}
 
 #[test]
 fn with_the_upstream_down_clients_are_closed_and_the_proxy_lives_on() {

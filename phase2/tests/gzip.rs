@@ -1,9 +1,9 @@
-//! Stage 19 (gzip) end to end, beyond the checker's checks (which `checks.rs` runs): memory stays
-//! bounded while a huge file is compressed for a client that reads slowly, `expserver` keeps the
-//! connection alive across chunked gzip answers (pipelined too), `gzip_level` and the extension
-//! keys are obeyed, a bad gzip key is a config error naming its place, the stages before 19
-//! ignore the gzip keys, and `expserver` serves a precompressed `NAME.gz` only when it is current
-//! (an extension).
+//! Stage 19 (gzip) end to end, beyond the checker's checks (`tests/stages.rs` runs those): memory
+//! stays bounded while a huge file is compressed for a client that reads slowly, `expserver` keeps
+//! the connection alive across chunked gzip answers (pipelined too), `gzip_level` and the extension
+//! keys are obeyed, a bad gzip key is a config error naming its place, the stages before 19 ignore
+//! the gzip keys, and `expserver` serves a precompressed `NAME.gz` only when it is current (an
+//! extension).
 
 mod common;
 

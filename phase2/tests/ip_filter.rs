@@ -1,8 +1,8 @@
 //! Stage 18 end to end: IP allow and deny lists, over real sockets from two client addresses
 //! (127.0.0.1 and 127.0.0.2, both this machine), on `stage18_ip_filter` and `expserver`.
 //!
-//! What the checker's stage-18 checks (run in `checks.rs`) do not reach: a refused request that
-//! carries a body or asks with HEAD, a refused proxy request that must not even open a
+//! What the checker's stage-18 checks (run in `tests/stages.rs`) do not reach: a refused request
+//! that carries a body or asks with HEAD, a refused proxy request that must not even open a
 //! connection to the upstream (counted by the fake upstream itself), an IPv6 listener whose IPv4
 //! clients arrive as `::ffff:127.0.0.2`, stage 17 ignoring the lists (the stage's lesson is the
 //! difference), and the config errors of bad entries.

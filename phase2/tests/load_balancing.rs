@@ -1,4 +1,4 @@
-//! Stage 20 end to end, beyond the checker's checks (`checks.rs` runs those): the lesson's
+//! Stage 20 end to end, beyond the checker's checks (`tests/stages.rs` runs those): the lesson's
 //! difference from stage 17, failover with bodies that must not be lost, and config errors.
 
 mod common;

@@ -1,12 +1,14 @@
-//! The course text must not send students to binaries or chapters that do not exist.
+//! The course text must not send students to binaries, commands or chapters that do not exist.
 //!
 //! Every `--bin NAME` in `docs/**/*.md` (as in `cargo run --bin stage05_proxy`) must name a
-//! binary of the workspace, and every link in `docs/src/SUMMARY.md` must point to a file.
+//! binary of the workspace, every `cargo xtask SUBCOMMAND --flag` in the book and the README must
+//! be one the checker's `--help` lists, every link in `docs/src/SUMMARY.md` must point to a file,
+//! and every picture a chapter shows must be in the book.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use xtask::layout::repo_root;
+use course_tests::repo_root;
 
 /// All markdown files under `dir`.
 fn markdown_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -75,10 +77,10 @@ fn every_bin_named_in_the_docs_exists() {
     for file in &files {
         let text = fs::read_to_string(file).unwrap();
         for name in bin_names(&text) {
-            if !binary_exists(&root, &name) {
+            if !binary_exists(root, &name) {
                 missing.push(format!(
                     "{}: --bin {name}",
-                    file.strip_prefix(&root).unwrap_or(file).display()
+                    file.strip_prefix(root).unwrap_or(file).display()
                 ));
             }
         }
@@ -135,8 +137,8 @@ fn the_helpers_find_what_they_should() {
         link_targets("- [Intro](introduction.md)\n- [Stage 1](stage-01.md#top)"),
         ["introduction.md", "stage-01.md#top"]
     );
-    assert!(binary_exists(&repo_root(), "xtask"));
-    assert!(!binary_exists(&repo_root(), "no_such_binary"));
+    assert!(binary_exists(repo_root(), "xtask"));
+    assert!(!binary_exists(repo_root(), "no_such_binary"));
 }
 
 /// Each `cargo xtask SUBCOMMAND --flag ...` written in the book or the README, as the subcommand
@@ -182,7 +184,7 @@ fn every_xtask_command_and_flag_in_the_docs_exists() {
         for (sub, flags) in xtask_commands(&text) {
             seen += 1;
             let help: &String = help_of.entry(sub.clone()).or_insert_with(|| {
-                let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+                let out = std::process::Command::new(course_tests::binary("xtask"))
                     .args([sub.as_str(), "--help"])
                     .output()
                     .unwrap();
@@ -192,7 +194,7 @@ fn every_xtask_command_and_flag_in_the_docs_exists() {
                     String::new()
                 }
             });
-            let name = file.strip_prefix(&root).unwrap_or(file).display();
+            let name = file.strip_prefix(root).unwrap_or(file).display();
             if help.is_empty() {
                 wrong.push(format!("{name}: `cargo xtask {sub}` is not a subcommand"));
                 continue;
