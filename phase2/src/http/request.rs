@@ -67,6 +67,55 @@ impl Request {
         out.push_str("\r\n");
         out.into_bytes()
     }
+
+    /// The head [`serialize_head`](Self::serialize_head) would give after
+    /// `headers.set(name, value)`: the first `name` field (any case) written with `value` in its
+    /// place, later ones left out, or the field added at the end if there was none. What a
+    /// reverse proxy sends with `Connection: close`, written straight into one buffer instead of
+    /// copying the whole request to change one field. `value` must be a clean value (no control
+    /// characters), as the callers' constants are.
+    pub fn serialize_head_with(&self, name: &str, value: &str) -> Vec<u8> {
+        let method = self.method.to_string();
+        let fields: usize = self
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len() + 4)
+            .sum();
+        let mut out = String::with_capacity(
+            method.len() + self.uri.len() + fields + name.len() + value.len() + 24,
+        );
+        out.push_str(&method);
+        out.push(' ');
+        out.push_str(&self.uri);
+        out.push_str(" HTTP/");
+        out.push_str(&self.http_version);
+        out.push_str("\r\n");
+        let mut written = false;
+        for h in self.headers.iter() {
+            if h.name.eq_ignore_ascii_case(name) {
+                if written {
+                    continue;
+                }
+                written = true;
+                out.push_str(name);
+                out.push_str(": ");
+                out.push_str(value);
+            } else {
+                out.push_str(&h.name);
+                out.push_str(": ");
+                out.push_str(&h.value);
+            }
+            out.push_str("\r\n");
+        }
+        if !written {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(value);
+            out.push_str("\r\n");
+        }
+        out.push_str("\r\n");
+        out.into_bytes()
+    }
 }
 
 /// `Example.COM:8001` → `example.com`; `[::1]:8001` → `[::1]`; surrounding spaces are dropped.
@@ -96,5 +145,29 @@ mod tests {
         assert_eq!(host_without_port("[::1]:8080"), "[::1]");
         assert_eq!(host_without_port("[::1]"), "[::1]");
         assert_eq!(host_without_port(""), "");
+    }
+
+    #[test]
+    fn head_with_a_field_set_is_the_head_after_set() {
+        use crate::http::RequestParser;
+        let heads: [&[u8]; 4] = [
+            b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n",
+            b"POST /p HTTP/1.1\r\nconnection: keep-alive\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+            b"GET / HTTP/1.0\r\nConnection: a\r\nX: 1\r\nCONNECTION: b\r\n\r\n",
+            b"GET http://e.com:81/z HTTP/1.1\r\nHost: e.com\r\n\r\n",
+        ];
+        for head in heads {
+            let mut parser = RequestParser::new();
+            let request = match parser.feed(head) {
+                Ok(crate::http::Parse::Complete { request, .. }) => request,
+                other => panic!("{other:?}"),
+            };
+            let mut set = request.clone();
+            set.headers.set("Connection", "close");
+            assert_eq!(
+                String::from_utf8(request.serialize_head_with("Connection", "close")).unwrap(),
+                String::from_utf8(set.serialize_head()).unwrap()
+            );
+        }
     }
 }

@@ -46,8 +46,6 @@ pub(super) fn forward(
     upstreams: &[Upstream],
     balancer: &Arc<Balancer>,
 ) -> Outcome {
-    let mut upstream_request = exchange.request.clone();
-    upstream_request.headers.set("Connection", "close");
     let attempts = if exchange.options.load_balancing {
         Attempts::balanced(balancer, upstreams, exchange.client.peer_ip())
     } else {
@@ -55,6 +53,6 @@ pub(super) fn forward(
     };
     Outcome::Proxy {
         attempts,
-        head: upstream_request.serialize_head(),
+        head: exchange.request.serialize_head_with("Connection", "close"),
     }
 }
