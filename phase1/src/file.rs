@@ -46,7 +46,10 @@ pub enum BodySource {
         /// The length the response announced.
         len: u64,
     },
-    /// Any reader, read to its end (e.g. a compressor over a file).
+    /// Any reader, read to its end (e.g. a compressor over a file). A read that answers
+    /// [`std::io::ErrorKind::Interrupted`] is tried again on the next loop turn: a reader that did
+    /// a slice of work with no byte to show for it yet says so (a big folder's listing, while it
+    /// reads the names), and other clients are served in between.
     Stream(Box<dyn Read>),
 }
 
@@ -215,6 +218,7 @@ pub fn on_source_ready(core: &mut Core, id: FileId) {
                     let bytes = core.read_buffer[..n].to_vec();
                     pipe::write(core, pipe_id, bytes);
                 }
+                // Nothing this turn; the source stays ready, so it is asked again next turn.
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     crate::error!("read failed: {err}");

@@ -70,6 +70,7 @@
 //! must not write a line per request. Failures the operator must see (an upstream that does not
 //! answer, a file that cannot be streamed) are WARNING or ERROR.
 
+use std::io::Read;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -82,7 +83,6 @@ use super::timeouts::{Expiry, Watch};
 use super::{KeepAlive, Options, Site, MAX_DROPPED_BODY};
 use crate::balancer::{Attempt, Attempts};
 use crate::config::Listener;
-use crate::gzip_body::GzipBody;
 use crate::http::{BodyEnd, Framing, Parse, Reply, Request, RequestParser, StatusCode};
 use crate::metrics::UpstreamOutcome;
 use crate::timeouts::Timeouts;
@@ -316,6 +316,9 @@ impl HttpSession {
                 self.respond(ctx, reply, request, Some(After::File(file)))
             }
             Outcome::Stream(reply, body) => {
+                self.respond(ctx, reply, request, Some(After::Stream(body)))
+            }
+            Outcome::Listing(reply, body) => {
                 self.respond(ctx, reply, request, Some(After::Stream(body)))
             }
             Outcome::Proxy { attempts, head } => self.proxy(ctx, request, attempts, head),
@@ -834,8 +837,8 @@ impl Drop for HttpSession {
 enum After {
     /// A file, sent as it is (exactly the announced length).
     File(std::fs::File),
-    /// A body the reader makes and frames itself (stage 19's gzip).
-    Stream(Box<GzipBody>),
+    /// A body the reader makes and frames itself (stage 19's gzip, a big folder's listing).
+    Stream(Box<dyn Read>),
 }
 
 /// What the client asked for: HTTP/1.1 keeps the connection unless a `Connection` header says

@@ -10,7 +10,7 @@
 //!
 //! | action | file | outcome |
 //! |---|---|---|
-//! | `file_serve` (and the stage-14/15 folder) | `files.rs`, `listing.rs` (and `gzip.rs` from stage 19) | a reply, a reply followed by a file, or a compressed stream |
+//! | `file_serve` (and the stage-14/15 folder) | `files.rs`, `listing.rs` (and `gzip.rs` from stage 19) | a reply, a reply followed by a file, a big folder's listing made while it is sent, or a compressed stream |
 //! | `redirect` | `redirect.rs` | a reply with `Location` |
 //! | `reverse_proxy` | `upstream.rs` | the client handed over to an upstream |
 //! | `metrics` | `metrics.rs` | a reply with the server's counters (stage 22) |
@@ -46,6 +46,7 @@ use phase1::ClientInfo;
 use super::{access, files, metrics, redirect, upstream, Options, Site};
 use crate::balancer::Attempts;
 use crate::config::{Listener, Route, RouteAction};
+use crate::directory::ListingBody;
 use crate::gzip_body::GzipBody;
 use crate::http::{Reply, Request, StatusCode};
 use crate::metrics::Metrics;
@@ -73,6 +74,9 @@ pub enum Outcome {
     /// Send this head, then the body as the reader makes it, through the core's pipe (stage
     /// 19's compressed answers, already framed for the wire).
     Stream(Reply, Box<GzipBody>),
+    /// Send this head, then the listing of a big folder, rendered a slice of rows per loop turn
+    /// and framed for the wire (stage 17, `listing.rs`).
+    Listing(Reply, Box<ListingBody>),
     /// Hand the client over to an upstream: the first of `attempts` that connects (stage 20
     /// tries the others in turn when one fails). `head` goes first, then every further client
     /// byte; the upstream's bytes come back to the client untouched.
