@@ -589,8 +589,12 @@ mod tests {
         let mut body = ListingBody::new(listing, true);
         let mut buf = vec![0; 1 << 20];
         assert!(body.read(&mut buf).unwrap() > 0, "the top of the page");
-        assert_eq!(body.listing.len(), WHOLE_PAGE_ENTRIES + 1, "the names read at first");
-        // The other names, and the sort: no byte to give, so "ask again".
+        assert_eq!(
+            body.listing.len(),
+            WHOLE_PAGE_ENTRIES + 1,
+            "the names read at first"
+        );
+        // The other names, sorted as one slice: no byte to give, so "ask again".
         let error = body.read(&mut buf).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::Interrupted);
         assert_eq!(body.listing.len(), 3 * ROWS_PER_SLICE);
