@@ -128,3 +128,55 @@ fn expserver_answers_others_while_it_lists_a_big_folder() {
 fn stage17_answers_others_while_it_lists_a_big_folder() {
     check(STAGE17, "stage17_directory");
 }
+
+/// Every way a big folder's page can leave (compressed, chunked, ended by the close, HEAD) carries
+/// the same page, with every entry in order.
+#[test]
+fn a_big_listing_is_the_same_page_however_it_is_framed() {
+    const FILES: usize = 7000; // more than the first read and one more slice of names
+    let layout = Layout::new();
+    let dir = layout.public().join("big");
+    fs::create_dir(&dir).unwrap();
+    for i in 0..FILES {
+        fs::write(dir.join(format!("f{:05}.txt", (i * 7919) % FILES)), b"abc").unwrap();
+    }
+    let port = free_port();
+    let config = layout.write_config(&format!(
+        r#"{{"servers": [{{"listeners": [{{"host": "127.0.0.1", "port": {port}}}],
+            "routes": [{{"req_path": "/", "type": "file_serve", "dir_path": "../public",
+                         "gzip_enable": true}}]}}]}}"#
+    ));
+    let _server = start_server(EXPSERVER, &[config.to_str().unwrap()], &layout, &[port]);
+
+    // Compressed (the client accepts gzip), chunked.
+    let gzipped = fetch(port, "/big/");
+    assert_eq!(gzipped.status, 200);
+    assert!(gzipped.gzipped_len.is_some() && gzipped.chunked);
+    let page = String::from_utf8(gzipped.body.clone()).unwrap();
+    let expected: Vec<String> = (0..FILES).map(|i| format!("/big/f{i:05}.txt")).collect();
+    let hrefs: Vec<String> = page
+        .split("<a href='")
+        .skip(1)
+        .map(|rest| rest[..rest.find('\'').unwrap()].to_string())
+        .collect();
+    assert_eq!(hrefs, expected);
+
+    // Plain and chunked, on a connection that stays open for the next answer.
+    let mut conn = Conn::open(port);
+    conn.send(b"GET /big/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    let plain = conn.reply(false);
+    assert!(plain.chunked && plain.last_header("content-length").is_none());
+    assert_eq!(plain.last_header("vary"), Some("Accept-Encoding"));
+    assert_eq!(plain.body, gzipped.body);
+    conn.send(b"HEAD /big/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    let head = conn.reply(true);
+    assert_eq!(head.last_header("transfer-encoding"), Some("chunked"));
+    conn.send(b"GET /sample.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(conn.reply(false).status, 200);
+
+    // HTTP/1.0 knows no chunks: the close ends the body.
+    let old = parse_reply(&exchange(port, b"GET /big/ HTTP/1.0\r\n\r\n"));
+    assert_eq!(old.status, 200);
+    assert!(!old.chunked && old.last_header("content-length").is_none());
+    assert_eq!(old.body, gzipped.body);
+}
