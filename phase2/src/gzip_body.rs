@@ -9,8 +9,10 @@
 //! [`MAX_INPUT_PER_READ`] bytes for one piece, so one very compressible file (a megabyte of
 //! spaces shrinks to a kilobyte) cannot keep the event loop busy for long either. (The compressor
 //! itself may take a few megabytes of such input before it emits its first block; it reads them
-//! through an 8 KiB buffer, so they cost time, not memory.) Memory per compressed response:
-//! zlib's window and tables (about 300 KiB at level 9) plus one piece.
+//! through an 8 KiB buffer, so they cost time, not memory.) A source that has nothing to give yet
+//! (a big folder's listing while it reads names answers `ErrorKind::Interrupted`) makes a read
+//! with nothing compressed yet answer the same, so the core asks again on its next turn. Memory
+//! per compressed response: zlib's window and tables (about 300 KiB at level 9) plus one piece.
 //!
 //! The compressed size is known only at the end, so the head cannot carry a `Content-Length`.
 //! The body is framed instead:
@@ -96,7 +98,14 @@ impl GzipBody {
         while filled < PIECE {
             let n = match self.encoder.read(&mut self.piece[filled..]) {
                 Ok(n) => n,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                // The source has nothing this turn (a big folder's listing reading names): hand
+                // out what is made, or, with nothing made, have the core ask again next turn.
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {
+                    if filled == 0 {
+                        return Err(error);
+                    }
+                    break;
+                }
                 Err(error) => return Err(error),
             };
             if n == 0 {
@@ -269,6 +278,43 @@ mod tests {
         assert!(n > 0);
         let taken = body.encoder.get_ref().taken;
         assert!(taken <= 8 << 20, "{taken} bytes taken");
+    }
+
+    #[test]
+    fn a_source_with_nothing_yet_is_asked_again_later() {
+        /// Every other read has nothing to give yet, as a big listing reading names.
+        struct Halting {
+            data: io::Cursor<Vec<u8>>,
+            halt: bool,
+        }
+        impl Read for Halting {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.halt = !self.halt;
+                if self.halt {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                let len = buf.len().min(1000);
+                self.data.read(&mut buf[..len])
+            }
+        }
+        let data = text(300_000);
+        let source = Halting {
+            data: io::Cursor::new(data.clone()),
+            halt: false,
+        };
+        let mut body = GzipBody::new(Box::new(source), 6, GzipFraming::Chunked);
+        let (mut wire, mut halts) = (Vec::new(), 0);
+        let mut buf = vec![0; 100_000];
+        loop {
+            match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => wire.extend_from_slice(&buf[..n]),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => halts += 1,
+                Err(error) => panic!("{error}"),
+            }
+        }
+        assert!(halts > 0, "the pauses reach the core");
+        assert_eq!(gunzip(&dechunk(&wire)), data);
     }
 
     #[test]
