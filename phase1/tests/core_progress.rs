@@ -261,7 +261,13 @@ fn the_unsent_count_covers_the_pipe_and_the_kernel() {
         timeout: Duration::from_millis(100),
         unsent: seen.clone(),
     });
-    let _client = TcpStream::connect(addr).unwrap();
+    // A small receive buffer, fixed before the connect so the kernel cannot grow it: with the
+    // default autotuning and a large `net.ipv4.tcp_rmem` maximum (32 MB on some machines) the
+    // kernel could take all 4 MB for a client that reads nothing, and the session would end, with
+    // nothing unsent, before its timer fires.
+    let client = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    client.set_recv_buffer_size(4096).unwrap();
+    client.connect(&addr.into()).unwrap();
     drive(&mut core, |_| unsent.get().is_some());
     // Far more than the kernel holds for a client that reads nothing, far less than sent.
     let n = unsent.get().unwrap();
