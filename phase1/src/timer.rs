@@ -74,13 +74,42 @@ impl TimerKind {
     }
 }
 
+/// An instant in 8 bytes instead of an `Instant`'s 16: nanoseconds since a fixed point ten
+/// years before the first use (so every deadline a server sets is after it), plus one, so that
+/// `Option<Moment>` is 8 bytes too. Six kinds of timer, two instants each, sit in every session;
+/// with thousands of idle connections the 96 bytes saved per session add up. The conversion is
+/// exact both ways: Linux instants count whole nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Moment(std::num::NonZeroU64);
+
+impl Moment {
+    fn origin() -> Instant {
+        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *ORIGIN.get_or_init(|| {
+            let now = Instant::now();
+            now.checked_sub(std::time::Duration::from_secs(10 * 365 * 24 * 3600))
+                .unwrap_or(now)
+        })
+    }
+
+    fn of(at: Instant) -> Moment {
+        let nanos = at.saturating_duration_since(Moment::origin()).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX - 1);
+        Moment(std::num::NonZeroU64::MIN.saturating_add(nanos))
+    }
+
+    fn instant(self) -> Instant {
+        Moment::origin() + std::time::Duration::from_nanos(self.0.get() - 1)
+    }
+}
+
 /// One kind's state inside a session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Slot {
     /// The deadline that counts now (`None`: not armed).
-    at: Option<Instant>,
+    at: Option<Moment>,
     /// The deadline of this slot's live entry in the heap, if it has one.
-    queued: Option<Instant>,
+    queued: Option<Moment>,
 }
 
 /// A session's timers, one slot per [`TimerKind`]. Lives inside the session.
@@ -92,7 +121,7 @@ pub struct SessionTimers {
 impl SessionTimers {
     /// When `kind` fires, if armed.
     pub fn get(&self, kind: TimerKind) -> Option<Instant> {
-        self.slots[kind.index()].at
+        self.slots[kind.index()].at.map(Moment::instant)
     }
 }
 
@@ -166,12 +195,15 @@ impl Timers {
         at: Instant,
     ) {
         let slot = &mut timers.slots[kind.index()];
-        slot.at = Some(at);
+        let moment = Moment::of(at);
+        // The heap keeps the deadline exactly as stored, so that it matches the slot's.
+        let at = moment.instant();
+        slot.at = Some(moment);
         // A live entry at or before `at` will find the new time when it reaches the top.
-        if slot.queued.is_some_and(|queued| queued <= at) {
+        if slot.queued.is_some_and(|queued| queued <= moment) {
             return;
         }
-        slot.queued = Some(at);
+        slot.queued = Some(moment);
         self.heap.push(Entry { at, session, kind });
     }
 
@@ -225,7 +257,7 @@ impl Timers {
                 return false;
             };
             let slot = &mut timers.slots[entry.kind.index()];
-            if slot.queued != Some(entry.at) {
+            if slot.queued != Some(Moment::of(entry.at)) {
                 return false;
             }
             if slot.at.is_none() {
@@ -244,7 +276,7 @@ impl Timers {
                 continue;
             };
             let slot = &mut timers.slots[top.kind.index()];
-            if slot.queued != Some(top.at) {
+            if slot.queued != Some(Moment::of(top.at)) {
                 self.heap.pop(); // stale: the deadline was moved earlier since
                 continue;
             }
@@ -253,13 +285,16 @@ impl Timers {
                     self.heap.pop(); // cancelled
                     slot.queued = None;
                 }
-                Some(at) if at > top.at => {
+                Some(moment) if moment > Moment::of(top.at) => {
                     // pushed back: re-queue for the new time
                     self.heap.pop();
-                    slot.queued = Some(at);
-                    self.heap.push(Entry { at, ..top });
+                    slot.queued = Some(moment);
+                    self.heap.push(Entry {
+                        at: moment.instant(),
+                        ..top
+                    });
                 }
-                Some(at) => return Top::Live(at),
+                Some(moment) => return Top::Live(moment.instant()),
             }
         }
         Top::Empty
@@ -275,6 +310,18 @@ pub trait TimerOwners {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moment_is_its_instant_exactly() {
+        let now = Instant::now();
+        for later in [0, 1, 999, 1_000_000_007, 86_400_000_000_000] {
+            let at = now + std::time::Duration::from_nanos(later);
+            assert_eq!(Moment::of(at).instant(), at);
+        }
+        assert!(Moment::of(now) < Moment::of(now + std::time::Duration::from_nanos(1)));
+        assert_eq!(std::mem::size_of::<Option<Moment>>(), 8);
+    }
+
     use slotmap::SlotMap;
     use std::time::Duration;
 

@@ -85,7 +85,6 @@ use crate::balancer::{Attempt, Attempts};
 use crate::config::Listener;
 use crate::http::{BodyEnd, Framing, Parse, Reply, Request, RequestParser, StatusCode};
 use crate::metrics::UpstreamOutcome;
-use crate::timeouts::Timeouts;
 
 /// One client's HTTP session.
 pub struct HttpSession {
@@ -169,10 +168,7 @@ enum State {
 impl HttpSession {
     /// A session for a client accepted on `listener` (a config listener, from stage 16 on).
     pub fn new(site: Arc<Site>, options: Options, listener: Option<Listener>) -> HttpSession {
-        let limits = options.timeouts.then(|| match &*site {
-            Site::Config(config) => config.timeouts,
-            Site::Folder(_) => Timeouts::DEFAULT,
-        });
+        let limits = options.timeouts.then(|| site.clone());
         HttpSession {
             site,
             options,

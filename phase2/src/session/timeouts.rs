@@ -36,10 +36,12 @@
 //! (see phase 1's `session::settle`): the last answer of a connection is watched until the
 //! client has taken it, so a client that stops reading cannot hold its descriptor for ever.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use phase1::{SessionCtx, TimerKind};
 
+use super::Site;
 use crate::timeouts::{enabled, Timeouts};
 
 /// What an expired timer asks the connection to do.
@@ -72,8 +74,10 @@ struct Body {
 /// One session's timeouts.
 #[derive(Debug)]
 pub(super) struct Watch {
-    /// `None`: this stage has no timeouts (every stage before 21).
-    limits: Option<Timeouts>,
+    /// The site whose config holds the limits (a share of the session's own `Arc`, so each
+    /// session does not carry a copy of the six durations); `None`: this stage has no timeouts
+    /// (every stage before 21).
+    site: Option<Arc<Site>>,
     /// Since when bytes may have waited for the client (the last answer queued).
     answer_since: Instant,
     /// The client's unsent byte count when the send timer last looked.
@@ -84,10 +88,11 @@ pub(super) struct Watch {
 }
 
 impl Watch {
-    /// A session's timeouts: `None` turns them all off.
-    pub(super) fn new(limits: Option<Timeouts>) -> Watch {
+    /// A session's timeouts, from `site`'s config (the defaults for a folder site); `None` turns
+    /// them all off.
+    pub(super) fn new(site: Option<Arc<Site>>) -> Watch {
         Watch {
-            limits,
+            site,
             answer_since: Instant::now(),
             unsent_then: 0,
             proxied_at: None,
@@ -97,7 +102,10 @@ impl Watch {
 
     /// The limit for `kind`, if this stage has timeouts and that one is on.
     fn limit(&self, kind: TimerKind) -> Option<Duration> {
-        let limits = self.limits.as_ref()?;
+        let limits = match &**self.site.as_ref()? {
+            Site::Config(config) => &config.timeouts,
+            Site::Folder(_) => &Timeouts::DEFAULT,
+        };
         enabled(match kind {
             TimerKind::Header => limits.client_header,
             TimerKind::Body => limits.client_body,
@@ -125,7 +133,7 @@ impl Watch {
 
     /// The request head is complete (or was rejected): its deadline no longer matters.
     pub(super) fn head_done(&mut self, ctx: &mut SessionCtx<'_>) {
-        if self.limits.is_some() {
+        if self.site.is_some() {
             ctx.cancel_timer(TimerKind::Header);
         }
     }
@@ -133,7 +141,7 @@ impl Watch {
     /// An answer was queued for the client (a reply, a file, or a proxied exchange begins): from
     /// now on the client must keep taking it.
     pub(super) fn answer_queued(&mut self, ctx: &mut SessionCtx<'_>) {
-        if self.limits.is_none() {
+        if self.site.is_none() {
             return;
         }
         let now = Instant::now();
@@ -147,7 +155,7 @@ impl Watch {
     /// The request went upstream. `body_left` is how much of its body the client has still to
     /// send (`None`: unknown, a chunked body).
     pub(super) fn proxied(&mut self, ctx: &mut SessionCtx<'_>, body_left: Option<u64>) {
-        if self.limits.is_none() {
+        if self.site.is_none() {
             return;
         }
         let now = Instant::now();
@@ -170,7 +178,7 @@ impl Watch {
     /// 20's failover): the connect timeout, and the wait for an answer, start again for the new
     /// one (the time spent on the dead one is not the new one's fault).
     pub(super) fn retrying(&mut self, ctx: &mut SessionCtx<'_>) {
-        if self.limits.is_none() {
+        if self.site.is_none() {
             return;
         }
         let now = Instant::now();
