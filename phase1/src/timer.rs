@@ -128,7 +128,7 @@ impl SessionTimers {
 /// One heap entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
-    at: Instant,
+    at: Moment,
     session: SessionId,
     kind: TimerKind,
 }
@@ -195,15 +195,13 @@ impl Timers {
         at: Instant,
     ) {
         let slot = &mut timers.slots[kind.index()];
-        let moment = Moment::of(at);
-        // The heap keeps the deadline exactly as stored, so that it matches the slot's.
-        let at = moment.instant();
-        slot.at = Some(moment);
+        let at = Moment::of(at);
+        slot.at = Some(at);
         // A live entry at or before `at` will find the new time when it reaches the top.
-        if slot.queued.is_some_and(|queued| queued <= moment) {
+        if slot.queued.is_some_and(|queued| queued <= at) {
             return;
         }
-        slot.queued = Some(moment);
+        slot.queued = Some(at);
         self.heap.push(Entry { at, session, kind });
     }
 
@@ -257,7 +255,7 @@ impl Timers {
                 return false;
             };
             let slot = &mut timers.slots[entry.kind.index()];
-            if slot.queued != Some(Moment::of(entry.at)) {
+            if slot.queued != Some(entry.at) {
                 return false;
             }
             if slot.at.is_none() {
@@ -276,7 +274,7 @@ impl Timers {
                 continue;
             };
             let slot = &mut timers.slots[top.kind.index()];
-            if slot.queued != Some(Moment::of(top.at)) {
+            if slot.queued != Some(top.at) {
                 self.heap.pop(); // stale: the deadline was moved earlier since
                 continue;
             }
@@ -285,16 +283,13 @@ impl Timers {
                     self.heap.pop(); // cancelled
                     slot.queued = None;
                 }
-                Some(moment) if moment > Moment::of(top.at) => {
+                Some(at) if at > top.at => {
                     // pushed back: re-queue for the new time
                     self.heap.pop();
-                    slot.queued = Some(moment);
-                    self.heap.push(Entry {
-                        at: moment.instant(),
-                        ..top
-                    });
+                    slot.queued = Some(at);
+                    self.heap.push(Entry { at, ..top });
                 }
-                Some(moment) => return Top::Live(moment.instant()),
+                Some(at) => return Top::Live(at.instant()),
             }
         }
         Top::Empty
