@@ -86,6 +86,27 @@ use crate::config::Listener;
 use crate::http::{BodyEnd, Framing, Parse, Reply, Request, RequestParser, StatusCode};
 use crate::metrics::UpstreamOutcome;
 
+/// What a session keeps about the request it hands to an upstream. Boxed, and made only when
+/// a request is proxied: most connections never proxy, and an idle one should not carry these
+/// 150-odd bytes (the proxied exchange is the connection's last, so it is made at most once).
+struct Proxied {
+    /// For the log lines if the upstream fails.
+    request_line: String,
+    /// What each upstream tried gets first: the request head, plus the body bytes that had to
+    /// be taken out of the client pipe (after the client's end of input).
+    first: Vec<u8>,
+    /// The request is a HEAD: an error answer has no body.
+    is_head: bool,
+    /// The upstreams it may still try (stage 20's failover).
+    attempts: Option<Attempts>,
+    /// The upstream being connected to or relayed with (it counts as an open connection for
+    /// `least_conn` while it is held).
+    attempt: Option<Attempt>,
+    /// With [`Options::framed_proxy`]: where the request's body ends, so that no byte after it
+    /// reaches the upstream (see `upstream.rs`, "One request per hand-over").
+    forwarding: Option<BodyEnd>,
+}
+
 /// One client's HTTP session.
 pub struct HttpSession {
     site: Arc<Site>,
@@ -94,9 +115,6 @@ pub struct HttpSession {
     listener: Option<Listener>,
     parser: RequestParser,
     state: State,
-    /// For the log line if the upstream fails: the request line of the proxied request (kept
-    /// only then, so an ordinary request costs no copy for a log line).
-    request_line: String,
     /// Requests received on this connection, the current one included.
     requests: u32,
     /// The connection stays open after the current answer.
@@ -122,19 +140,8 @@ pub struct HttpSession {
     after_head: usize,
     /// Stage 21's timeouts (`timeouts.rs`); all off before stage 21.
     watch: Watch,
-    /// A proxied request: the upstreams it may still try (stage 20's failover).
-    attempts: Option<Attempts>,
-    /// The upstream being connected to or relayed with (it counts as an open connection for
-    /// `least_conn` while it is held).
-    attempt: Option<Attempt>,
-    /// What each upstream tried gets first: the request head, plus the body bytes that had to
-    /// be taken out of the client pipe (after the client's end of input).
-    proxy_first: Vec<u8>,
-    /// The proxied request is a HEAD: an error answer has no body.
-    proxied_head: bool,
-    /// With [`Options::framed_proxy`]: where the proxied request's body ends, so that no byte
-    /// after it reaches the upstream (see `upstream.rs`, "One request per hand-over").
-    forwarding: Option<BodyEnd>,
+    /// The proxied request, once there is one (see [`Proxied`]).
+    proxy: Option<Box<Proxied>>,
     /// Stage 22's metrics and access log (`telemetry.rs`); `None` before stage 22.
     telemetry: Option<Telemetry>,
     /// The request being answered, for `telemetry`.
@@ -175,7 +182,6 @@ impl HttpSession {
             listener,
             parser: RequestParser::new(),
             state: State::ReadingHead,
-            request_line: String::new(),
             requests: 0,
             keep: false,
             body_left: 0,
@@ -187,11 +193,7 @@ impl HttpSession {
             nodelay: false,
             after_head: 0,
             watch: Watch::new(limits),
-            attempts: None,
-            attempt: None,
-            proxy_first: Vec::new(),
-            proxied_head: false,
-            forwarding: None,
+            proxy: None,
             telemetry: None,
             pending: None,
             client_ip: None,
@@ -344,18 +346,23 @@ impl HttpSession {
         head: Vec<u8>,
     ) {
         let mut first = head;
+        let mut forwarding = None;
         if self.options.framed_proxy {
             // Only the request's own body goes with it; what follows is another request.
             let mut end = BodyEnd::of(request);
             let body = end.feed(&self.held_body);
             self.held_body.truncate(body);
-            self.forwarding = Some(end);
+            forwarding = Some(end);
         }
         first.append(&mut self.held_body);
-        self.proxy_first = first;
-        self.request_line = request.request_line.clone();
-        self.proxied_head = request.is_head();
-        self.attempts = Some(attempts);
+        self.proxy = Some(Box::new(Proxied {
+            request_line: request.request_line.clone(),
+            first,
+            is_head: request.is_head(),
+            attempts: Some(attempts),
+            attempt: None,
+            forwarding,
+        }));
         self.state = State::Proxying;
         let body_left = if self.client_eof {
             Some(0) // the client sent all it will send
@@ -371,34 +378,39 @@ impl HttpSession {
     /// Start connecting to the next upstream of the request that has not been tried; when none
     /// is left, answer 502 (504 if the `last` failure was a timeout).
     fn connect_next(&mut self, ctx: &mut SessionCtx<'_>, mut last: Option<UpstreamFailure>) {
-        while let Some(attempt) = self.attempts.as_mut().and_then(Attempts::next) {
-            match ctx.proxy(&attempt.upstream, self.proxy_first.clone()) {
+        while let Some(proxied) = self.proxy.as_deref_mut() {
+            let Some(attempt) = proxied.attempts.as_mut().and_then(Attempts::next) else {
+                break;
+            };
+            match ctx.proxy(&attempt.upstream, proxied.first.clone()) {
                 Ok(()) => {
-                    if self.forwarding.is_some() {
+                    if proxied.forwarding.is_some() {
                         ctx.frame_relay(); // `on_relay` says where the request ends
                     }
-                    phase1::debug!("{} -> upstream {}", self.request_line, attempt.upstream);
-                    self.attempt = Some(attempt);
+                    phase1::debug!("{} -> upstream {}", proxied.request_line, attempt.upstream);
+                    proxied.attempt = Some(attempt);
                     return;
                 }
                 Err(error) => {
                     phase1::warn!("upstream {} unreachable: {error}", attempt.upstream);
                     self.count_upstream(&attempt.upstream, UpstreamOutcome::ConnectError);
-                    if let Some(attempts) = &self.attempts {
+                    if let Some(attempts) = self.proxy.as_ref().and_then(|p| p.attempts.as_ref()) {
                         attempts.failed(&attempt);
                     }
                     last = Some(UpstreamFailure::Connect);
                 }
             }
         }
-        self.attempts = None;
+        if let Some(proxied) = self.proxy.as_deref_mut() {
+            proxied.attempts = None;
+        }
         let status = match last {
             Some(UpstreamFailure::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
         };
         phase1::warn!(
             "no upstream could be reached for {}: answering {}",
-            self.request_line,
+            self.request_line(),
             status.as_u16()
         );
         self.gateway_error(ctx, status);
@@ -418,13 +430,13 @@ impl HttpSession {
         if self.state != State::Proxying {
             return;
         }
-        if let Some(attempt) = self.attempt.take() {
+        if let Some(attempt) = self.proxy.as_deref_mut().and_then(|p| p.attempt.take()) {
             let outcome = match kind {
                 UpstreamFailure::Connect => UpstreamOutcome::ConnectError,
                 UpstreamFailure::Timeout => UpstreamOutcome::Timeout,
             };
             self.count_upstream(&attempt.upstream, outcome);
-            if let Some(attempts) = &self.attempts {
+            if let Some(attempts) = self.proxy.as_ref().and_then(|p| p.attempts.as_ref()) {
                 attempts.failed(&attempt);
             }
             // Dropping it gives its open-connection count back.
@@ -433,14 +445,30 @@ impl HttpSession {
         self.connect_next(ctx, Some(kind));
     }
 
+    /// The upstream the proxied request is with, if it is with one.
+    fn attempt(&self) -> Option<&Attempt> {
+        self.proxy.as_ref()?.attempt.as_ref()
+    }
+
+    /// The proxied request's line, for log lines ("" before there is one).
+    fn request_line(&self) -> &str {
+        self.proxy.as_ref().map_or("", |p| p.request_line.as_str())
+    }
+
     /// Answer a proxied request with a gateway error (502, 504) and close.
     fn gateway_error(&mut self, ctx: &mut SessionCtx<'_>, status: StatusCode) {
-        self.attempt = None;
+        let is_head = match self.proxy.as_deref_mut() {
+            Some(proxied) => {
+                proxied.attempt = None;
+                proxied.is_head
+            }
+            None => false,
+        };
         let reply = Reply::error(status);
         let framing = reply.framing();
-        let bytes = reply.render(self.options.responses, !self.proxied_head, Some("close"));
+        let bytes = reply.render(self.options.responses, !is_head, Some("close"));
         if self.telemetry.is_some() {
-            let body = match (framing, self.proxied_head) {
+            let body = match (framing, is_head) {
                 (Framing::Length(len), false) => len,
                 _ => 0,
             };
@@ -648,7 +676,7 @@ impl HttpSession {
                 }
             }
             Expiry::Close => {
-                if let (TimerKind::Upstream, Some(attempt)) = (kind, &self.attempt) {
+                if let (TimerKind::Upstream, Some(attempt)) = (kind, self.attempt()) {
                     self.count_upstream(&attempt.upstream, UpstreamOutcome::Timeout);
                 }
                 ctx.abort_upstream();
@@ -666,8 +694,8 @@ impl HttpSession {
                 self.upstream_failed(ctx, UpstreamFailure::Timeout);
             }
             Expiry::GatewayTimeout => {
-                phase1::warn!("upstream timed out: {}", self.request_line);
-                if let Some(attempt) = &self.attempt {
+                phase1::warn!("upstream timed out: {}", self.request_line());
+                if let Some(attempt) = self.attempt() {
                     self.count_upstream(&attempt.upstream, UpstreamOutcome::Timeout);
                 }
                 ctx.abort_upstream();
@@ -742,7 +770,7 @@ impl SessionHandler for HttpSession {
         if self.telemetry.is_some() {
             let status = telemetry::upstream_status(ctx.upstream_head());
             self.count_status(ctx, status, 0);
-            if let Some(attempt) = &self.attempt {
+            if let Some(attempt) = self.attempt() {
                 self.count_upstream(&attempt.upstream, UpstreamOutcome::Ok);
             }
         }
@@ -795,8 +823,8 @@ impl SessionHandler for HttpSession {
     /// The upstream connected, then closed without a byte. The request may have reached it, so
     /// it is not sent anywhere else: 502.
     fn on_upstream_failed(&mut self, ctx: &mut SessionCtx<'_>) {
-        phase1::warn!("upstream failed before answering: {}", self.request_line);
-        if let Some(attempt) = &self.attempt {
+        phase1::warn!("upstream failed before answering: {}", self.request_line());
+        if let Some(attempt) = self.attempt() {
             self.count_upstream(&attempt.upstream, UpstreamOutcome::Error);
         }
         self.gateway_error(ctx, StatusCode::BAD_GATEWAY);
@@ -805,7 +833,11 @@ impl SessionHandler for HttpSession {
     /// With [`Options::framed_proxy`]: the client's bytes after the proxied head reach the
     /// upstream only up to the end of the request's body.
     fn on_relay(&mut self, data: &[u8]) -> usize {
-        match &mut self.forwarding {
+        match self
+            .proxy
+            .as_deref_mut()
+            .and_then(|p| p.forwarding.as_mut())
+        {
             Some(end) => end.feed(data),
             None => data.len(),
         }
@@ -813,7 +845,7 @@ impl SessionHandler for HttpSession {
 
     /// The connect failed: nothing reached that upstream; try the next one (stage 20).
     fn on_upstream_connect_failed(&mut self, ctx: &mut SessionCtx<'_>, error: &std::io::Error) {
-        let upstream = self.attempt.as_ref().map_or("?", |a| a.upstream.as_str());
+        let upstream = self.attempt().map_or("?", |a| a.upstream.as_str());
         phase1::warn!("upstream {upstream} unreachable: {error}");
         self.upstream_failed(ctx, UpstreamFailure::Connect);
     }
