@@ -107,6 +107,17 @@ struct Proxied {
     forwarding: Option<BodyEnd>,
 }
 
+/// `pending` in `spare`'s box if there is one, else in a new box.
+fn reuse(spare: Option<Box<Pending>>, pending: Pending) -> Box<Pending> {
+    match spare {
+        Some(mut spare) => {
+            *spare = pending;
+            spare
+        }
+        None => Box::new(pending),
+    }
+}
+
 /// One client's HTTP session.
 pub struct HttpSession {
     site: Arc<Site>,
@@ -144,8 +155,11 @@ pub struct HttpSession {
     proxy: Option<Box<Proxied>>,
     /// Stage 22's metrics and access log (`telemetry.rs`); `None` before stage 22.
     telemetry: Option<Telemetry>,
-    /// The request being answered, for `telemetry`.
-    pending: Option<Pending>,
+    /// The request being answered, for `telemetry`. Boxed, so that a connection that never
+    /// sends a request does not carry its 136 bytes; the box of a finished request is kept in
+    /// `spare` for the next one, so a kept-alive connection allocates it once, not per request.
+    pending: Option<Box<Pending>>,
+    spare: Option<Box<Pending>>,
     /// The client's address, for the access log after the connection is gone.
     client_ip: Option<IpAddr>,
 }
@@ -196,6 +210,7 @@ impl HttpSession {
             proxy: None,
             telemetry: None,
             pending: None,
+            spare: None,
             client_ip: None,
         }
     }
@@ -301,7 +316,8 @@ impl HttpSession {
             if matches!(routed.outcome, Outcome::Stream(..)) {
                 telemetry.gzipped();
             }
-            self.pending = Some(telemetry.begin(&request, routed.slot, ctx.bytes_to_client()));
+            let begun = telemetry.begin(&request, routed.slot, ctx.bytes_to_client());
+            self.pending = Some(reuse(self.spare.take(), begun));
         }
         self.carry_out(ctx, routed.outcome, &request);
     }
@@ -635,7 +651,7 @@ impl HttpSession {
         let sent_before = ctx.bytes_to_client();
         let pending = self
             .pending
-            .get_or_insert_with(|| telemetry.begin_unparsed(sent_before));
+            .get_or_insert_with(|| reuse(self.spare.take(), telemetry.begin_unparsed(sent_before)));
         telemetry.status(pending, status, head_len);
     }
 
@@ -652,7 +668,8 @@ impl HttpSession {
             let client = self
                 .client_ip
                 .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-            telemetry.finish(pending, client, bytes_to_client);
+            telemetry.finish(&pending, client, bytes_to_client);
+            self.spare = Some(pending);
         }
     }
 

@@ -124,7 +124,7 @@ impl Telemetry {
     }
 
     /// The answer is done: `sent_total` is everything queued for the client so far.
-    pub(super) fn finish(&self, pending: Pending, client: IpAddr, sent_total: u64) {
+    pub(super) fn finish(&self, pending: &Pending, client: IpAddr, sent_total: u64) {
         if pending.status == 0 {
             // No answer was ever sent (the client went away first): not a request answered.
             return;
