@@ -79,14 +79,13 @@ fn requests(route: &str, code: &str) -> String {
     )
 }
 
-#[test]
-fn counts_stay_exact_under_concurrent_clients() {
-    let (_layout, port, _server) = start(STAGE22, "", None);
-    let before = scrape(port);
-    let threads: Vec<_> = (0..4)
+/// `threads` clients at once, each making `each` requests for /sample.txt on new connections,
+/// every answer a 200.
+fn get_from_threads(port: u16, threads: usize, each: usize) {
+    let threads: Vec<_> = (0..threads)
         .map(|_| {
             thread::spawn(move || {
-                for _ in 0..25 {
+                for _ in 0..each {
                     let reply = ask(port, "GET /sample.txt HTTP/1.1\r\nHost: x\r\n\r\n");
                     assert_eq!(reply.status, 200);
                 }
@@ -96,6 +95,13 @@ fn counts_stay_exact_under_concurrent_clients() {
     for t in threads {
         t.join().unwrap();
     }
+}
+
+#[test]
+fn counts_stay_exact_under_concurrent_clients() {
+    let (_layout, port, _server) = start(STAGE22, "", None);
+    let before = scrape(port);
+    get_from_threads(port, 4, 25);
     let after = scrape(port);
     let delta = |key: &str| after.value(key) - before.value(key);
     assert_eq!(delta(&requests("/", "200")), 100.0);
@@ -120,19 +126,7 @@ fn counts_stay_exact_across_workers_under_concurrent_clients() {
     let (_layout, port, _server) = start(STAGE23, r#""workers": 4,"#, None);
     let before = scrape(port);
     assert_eq!(before.value("expserver_workers"), 4.0);
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            thread::spawn(move || {
-                for _ in 0..50 {
-                    let reply = ask(port, "GET /sample.txt HTTP/1.1\r\nHost: x\r\n\r\n");
-                    assert_eq!(reply.status, 200);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    get_from_threads(port, 8, 50);
     let after = scrape(port);
     let delta = |key: &str| after.value(key) - before.value(key);
     assert_eq!(delta(&requests("/", "200")), 400.0);

@@ -22,6 +22,11 @@ const EXPSERVER: &str = env!("CARGO_BIN_EXE_expserver");
 
 /// `binary` on a free port serving `public/` with `"workers": workers` (a JSON value).
 fn start(binary: &str, workers: &str) -> (Layout, u16, Server) {
+    start_with(binary, workers, &[])
+}
+
+/// [`start`] with `flags` before the config path (`--accept shared`).
+fn start_with(binary: &str, workers: &str, flags: &[&str]) -> (Layout, u16, Server) {
     let layout = Layout::new();
     let port = free_port();
     let config = format!(
@@ -35,7 +40,9 @@ fn start(binary: &str, workers: &str) -> (Layout, u16, Server) {
 }}"#
     );
     let path = layout.write_config(&config);
-    let server = start_server(binary, &[path.to_str().unwrap()], &layout, &[port]);
+    let mut args = flags.to_vec();
+    args.push(path.to_str().unwrap());
+    let server = start_server(binary, &args, &layout, &[port]);
     (layout, port, server)
 }
 
@@ -248,19 +255,7 @@ fn accept_modes_share_the_port_and_show_the_herd() {
     const CLIENTS: u64 = 60;
     let mut sleeps = BTreeMap::new();
     for mode in ["reuseport", "shared", "exclusive"] {
-        let layout = Layout::new();
-        let port = free_port();
-        let config = format!(
-            r#"{{ "workers": 4, "servers": [{{ "listeners": [{{ "host": "127.0.0.1", "port": {port} }}],
-            "routes": [{{ "req_path": "/", "type": "file_serve", "dir_path": "../public" }}] }}] }}"#
-        );
-        let path = layout.write_config(&config);
-        let mut server = start_server(
-            STAGE23,
-            &["--accept", mode, path.to_str().unwrap()],
-            &layout,
-            &[port],
-        );
+        let (_layout, port, mut server) = start_with(STAGE23, "4", &["--accept", mode]);
         thread::sleep(Duration::from_millis(100));
         let before = worker_sleeps(server.pid());
         // One client at a time, with a pause between, so every worker is asleep in epoll_wait

@@ -75,7 +75,7 @@ impl Request {
     /// copying the whole request to change one field. `value` must be a clean value (no control
     /// characters), as the callers' constants are.
     pub fn serialize_head_with(&self, name: &str, value: &str) -> Vec<u8> {
-        let method = self.method.to_string();
+        let method = self.method.as_str();
         let fields: usize = self
             .headers
             .iter()
@@ -84,7 +84,7 @@ impl Request {
         let mut out = String::with_capacity(
             method.len() + self.uri.len() + fields + name.len() + value.len() + 24,
         );
-        out.push_str(&method);
+        out.push_str(method);
         out.push(' ');
         out.push_str(&self.uri);
         out.push_str(" HTTP/");

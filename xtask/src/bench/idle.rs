@@ -92,6 +92,31 @@ impl Idle {
     pub fn len(&self) -> usize {
         self.streams.len()
     }
+
+    /// Waits at most `limit` until `accepted` (how many of these connections the server holds,
+    /// e.g. `|idle| idle.accepted_by(pid)`) counts all of them; returns the last count.
+    pub fn wait_accepted(&self, limit: Duration, accepted: impl Fn(&Idle) -> usize) -> usize {
+        let deadline = Instant::now() + limit;
+        loop {
+            let count = accepted(self);
+            if count >= self.len() || Instant::now() >= deadline {
+                return count;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Why a run held with these connections does not count, if the server closed any of them.
+    pub fn dropped(&mut self) -> Option<String> {
+        let held = self.held();
+        (held < self.len()).then(|| {
+            format!(
+                "the server closed {} of the {} idle connections during the run",
+                self.len() - held,
+                self.len()
+            )
+        })
+    }
 }
 
 /// The inodes of the server-side sockets in a `/proc/net/tcp` table whose local port is `port`

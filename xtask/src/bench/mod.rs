@@ -178,8 +178,8 @@ fn pin_self(cpu: usize) -> Result<()> {
     Ok(())
 }
 
-/// `taskset -c CPU`, to put before a command line.
-fn pin(taskset: &Path, cpu: usize) -> Vec<String> {
+/// `taskset -c CPUS`, to put before a command line: one CPU (`0`) or a list (`"0,1"`).
+fn pin(taskset: &Path, cpu: impl std::fmt::Display) -> Vec<String> {
     vec![
         taskset.to_string_lossy().into_owned(),
         "-c".into(),

@@ -19,6 +19,14 @@ pub enum Sample {
 }
 
 impl Sample {
+    /// Make this run not count, for `reason`, keeping its figure to show.
+    pub fn invalidate(&mut self, reason: &str) {
+        *self = Sample::Invalid {
+            value: self.valid(),
+            reason: reason.to_string(),
+        };
+    }
+
     /// The figure, if this run counts.
     pub fn valid(&self) -> Option<f64> {
         match self {

@@ -150,19 +150,6 @@ struct Runner<'a> {
     workers: [u32; 2],
 }
 
-/// Waits (at most [`IDLE_ACCEPT_LIMIT`]) until process `pid` has accepted every connection of
-/// `idle`; returns how many it has.
-fn wait_accepted(idle: &Idle, pid: u32) -> usize {
-    let deadline = std::time::Instant::now() + IDLE_ACCEPT_LIMIT;
-    loop {
-        let accepted = idle.accepted_by(pid);
-        if accepted >= idle.len() || std::time::Instant::now() >= deadline {
-            return accepted;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// `(busy, total)` time of CPU `cpu` in clock ticks, from a `/proc/stat` text. Busy is everything
 /// but idle and iowait.
 fn cpu_ticks(stat: &str, cpu: usize) -> Option<(u64, u64)> {
@@ -248,7 +235,7 @@ impl Runner<'_> {
                 Ok(opened) => opened,
                 Err(reason) => return invalid(reason),
             };
-            let accepted = wait_accepted(&opened, pid);
+            let accepted = opened.wait_accepted(IDLE_ACCEPT_LIMIT, |idle| idle.accepted_by(pid));
             idle = Some(opened);
             if accepted < row.idle {
                 return invalid(format!(
@@ -298,21 +285,9 @@ impl Runner<'_> {
             }
         }
         let mut rss = rss_mib(self.workers[s]);
-        if let Some(mut idle) = idle {
-            let held = idle.held();
-            if held < idle.len() {
-                let reason = format!(
-                    "the server closed {} of the {} idle connections during the run",
-                    idle.len() - held,
-                    idle.len()
-                );
-                for slot in [&mut sample, &mut rss] {
-                    *slot = Sample::Invalid {
-                        value: slot.valid(),
-                        reason: reason.clone(),
-                    };
-                }
-            }
+        if let Some(reason) = idle.as_mut().and_then(Idle::dropped) {
+            sample.invalidate(&reason);
+            rss.invalidate(&reason);
         }
         thread::sleep(SETTLE);
         RunResult {

@@ -34,7 +34,7 @@ use anyhow::{bail, Result};
 use super::idle::Idle;
 use super::report::{RowResult, Sample};
 use super::setup::{nginx_argv, start, SMALL_BYTES, SMALL_PATH, TEXT_BYTES, TEXT_PATH};
-use super::{interrupted, nginx, probe, wrk, BenchOptions, Tools};
+use super::{interrupted, nginx, pin, probe, wrk, BenchOptions, Tools};
 use crate::checks::http::client::fetch;
 use crate::ports::free_tcp_ports;
 use crate::process::Proc;
@@ -154,15 +154,6 @@ fn expserver_config(public: &Path, port: u16, workers: usize) -> serde_json::Val
     })
 }
 
-/// `taskset -c 0,1`, to put before a command line.
-fn on_all_cpus(taskset: &Path) -> Vec<String> {
-    vec![
-        taskset.to_string_lossy().into_owned(),
-        "-c".into(),
-        ALL_CPUS.into(),
-    ]
-}
-
 /// The three servers of rows g-j: expserver with 2 workers, with 1, and nginx with 2.
 struct Servers {
     list: [Server; 3],
@@ -186,7 +177,7 @@ impl Servers {
             let config = dir.join(format!("expserver-{workers}w.json"));
             let json = expserver_config(public, port, workers);
             fs::write(&config, serde_json::to_string_pretty(&json)?)?;
-            let mut argv = on_all_cpus(&tools.taskset);
+            let mut argv = pin(&tools.taskset, ALL_CPUS);
             argv.extend([
                 expserver.to_string_lossy().into_owned(),
                 config.to_string_lossy().into_owned(),
@@ -212,7 +203,7 @@ impl Servers {
             ports[2],
             public.display()
         );
-        let mut argv = on_all_cpus(&tools.taskset);
+        let mut argv = pin(&tools.taskset, ALL_CPUS);
         argv.extend(nginx_argv(
             &tools.nginx,
             &dir.join("nginx-2w"),
@@ -398,7 +389,7 @@ pub fn measure(
         .filter(|group| !group.is_empty())
         .collect();
 
-    let wrk_pin = on_all_cpus(&tools.taskset);
+    let wrk_pin = pin(&tools.taskset, ALL_CPUS);
     let mut results: Vec<(char, RowResult)> = Vec::new();
     let mut rss = RowResult::new(
         format!("j. RSS of all workers with {idle} idle connections held"),
@@ -493,14 +484,7 @@ fn run_one(
             Ok(opened) => opened,
             Err(reason) => return invalid(reason),
         };
-        let deadline = Instant::now() + IDLE_ACCEPT_LIMIT;
-        let accepted = loop {
-            let accepted = server.accepted(&opened);
-            if accepted >= opened.len() || Instant::now() >= deadline {
-                break accepted;
-            }
-            thread::sleep(Duration::from_millis(100));
-        };
+        let accepted = opened.wait_accepted(IDLE_ACCEPT_LIMIT, |idle| server.accepted(idle));
         if accepted < row.idle {
             return invalid(format!(
                 "the server accepted only {accepted} of {} idle connections in {IDLE_ACCEPT_LIMIT:?}",
@@ -539,19 +523,9 @@ fn run_one(
     let mut rss = None;
     if let Some(mut idle) = idle {
         let mut held_rss = server.rss_mib();
-        let held = idle.held();
-        if held < idle.len() {
-            let reason = format!(
-                "the server closed {} of the {} idle connections during the run",
-                idle.len() - held,
-                idle.len()
-            );
-            for slot in [&mut sample, &mut held_rss] {
-                *slot = Sample::Invalid {
-                    value: slot.valid(),
-                    reason: reason.clone(),
-                };
-            }
+        if let Some(reason) = idle.dropped() {
+            sample.invalidate(&reason);
+            held_rss.invalidate(&reason);
         }
         rss = Some(held_rss);
     }
