@@ -35,7 +35,8 @@ impl Drop for Killed {
     }
 }
 
-fn wait_listening(port: u16) {
+/// Waits until `port` listens; false if `server` exits first or 10 s pass.
+fn wait_listening(server: &mut Killed, port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     let wanted = format!(":{port:04X} ");
     loop {
@@ -46,15 +47,28 @@ fn wait_listening(port: u16) {
                 .is_some_and(|a| a.ends_with(wanted.trim()))
                 && l.split_whitespace().nth(3) == Some("0A")
         }) {
-            return;
+            return true;
         }
-        assert!(Instant::now() < deadline, "the server never listened");
+        if Instant::now() >= deadline || !matches!(server.0.try_wait(), Ok(None)) {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// Start `binary` with a 24-descriptor limit on four free ports; returns it and the ports.
+/// Start `binary` with a 24-descriptor limit on four free ports; returns it and the ports. A
+/// port found free can be taken by another test before the server binds it, and the server then
+/// exits: that start is retried on new ports, up to three times.
 fn start_limited(binary: &str) -> (Killed, Vec<u16>) {
+    for _ in 0..3 {
+        if let Some(started) = try_start_limited(binary) {
+            return started;
+        }
+    }
+    panic!("the server never listened");
+}
+
+fn try_start_limited(binary: &str) -> Option<(Killed, Vec<u16>)> {
     let ports = free_ports(4);
     let list = ports
         .iter()
@@ -63,7 +77,7 @@ fn start_limited(binary: &str) -> (Killed, Vec<u16>) {
         .join(",");
     // `ulimit -n` sets the soft and the hard limit, so the server cannot raise it again.
     let script = format!("ulimit -n 24 && exec '{binary}' --ports {list}");
-    let server = Killed(
+    let mut server = Killed(
         Command::new("sh")
             .args(["-c", &script])
             .stdout(Stdio::null())
@@ -71,8 +85,7 @@ fn start_limited(binary: &str) -> (Killed, Vec<u16>) {
             .spawn()
             .unwrap(),
     );
-    wait_listening(ports[3]);
-    (server, ports)
+    wait_listening(&mut server, ports[3]).then_some((server, ports))
 }
 
 /// Fill the server's descriptors and its accept queue at `addr`, then leave.
